@@ -1,0 +1,21 @@
+from django.shortcuts import get_object_or_404, render
+
+from portal.runs.models import Lock, Run
+
+from .models import Environment
+
+
+def env_list(request):
+    envs = list(Environment.objects.all())
+    locks = {lock.key: lock.run for lock in Lock.objects.select_related("run")}
+    return render(request, "envs/list.html", {
+        "rows": [{"env": env, "lock": locks.get(env.lock_key)} for env in envs],
+    })
+
+
+def env_detail(request, name: str):
+    env = get_object_or_404(Environment, name=name)
+    runs = Run.objects.filter(target=env.target).order_by("-created_at")[:50]
+    return render(request, "envs/detail.html", {
+        "env": env, "runs": runs, "lock": env.lock_holder(),
+    })

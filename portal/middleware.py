@@ -1,0 +1,107 @@
+"""Client IP from trusted proxies, security headers, and sign-in required everywhere."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import JsonResponse
+from django.shortcuts import resolve_url
+
+# Paths reachable without signing in. Everything else needs a session or a token.
+PUBLIC_PREFIXES = ("/signin", "/auth/", "/healthz", "/static/")
+
+
+def _parse_ip(value: str | None):
+    try:
+        return ipaddress.ip_address((value or "").strip())
+    except ValueError:
+        return None
+
+
+def _trusted(ip) -> bool:
+    return ip is not None and any(ip in net for net in settings.TRUSTED_PROXIES)
+
+
+def client_ip(meta) -> str | None:
+    """The peer address, or the forwarded client when the peer is a trusted proxy."""
+    peer = _parse_ip(meta.get("REMOTE_ADDR"))
+    if not _trusted(peer):
+        return str(peer) if peer else None
+    cf = _parse_ip(meta.get("HTTP_CF_CONNECTING_IP"))
+    if cf is not None:
+        return str(cf)
+    # Walk X-Forwarded-For from the right: the first address that is not one of our
+    # proxies is the client; anything left of it may be forged.
+    forwarded = [p for p in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+    for part in reversed(forwarded):
+        ip = _parse_ip(part)
+        if ip is None:
+            break
+        if not _trusted(ip):
+            return str(ip)
+    return str(peer)
+
+
+class ClientIpMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.client_ip = client_ip(request.META)
+        return self.get_response(request)
+
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ]
+)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        # Starting a GitHub sign-in is a form POST that redirects to GitHub.
+        self.csp = f"{CSP}; form-action 'self' {settings.GITHUB_URL}"
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", self.csp)
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
+        )
+        return response
+
+
+class LoginRequiredMiddleware:
+    """Deny by default: a page or API endpoint must opt out to be public.
+
+    API requests are left to DRF (token or session, with 401/403 in the API's error form);
+    pages redirect to sign-in.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if path.startswith(PUBLIC_PREFIXES) or path == "/favicon.ico":
+            return self.get_response(request)
+        if path.startswith("/api/"):
+            return self.get_response(request)
+        if not request.user.is_authenticated:
+            if request.headers.get("HX-Request"):
+                response = JsonResponse({"error": "not_authenticated"}, status=401)
+                response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
+                return response
+            return redirect_to_login(request.get_full_path())
+        return self.get_response(request)

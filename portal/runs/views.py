@@ -1,0 +1,73 @@
+"""Run pages: list, detail with a live log (HTMX polling with an ?after= cursor), cancel."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from envs.models import Environment
+
+from .choices import Status
+from .models import LockHeld, Run, RunLine
+
+PAGE_LINES = 1000
+
+
+def run_list(request):
+    runs = Run.objects.all()
+    for field in ("kind", "status", "target"):
+        if request.GET.get(field):
+            runs = runs.filter(**{field: request.GET[field]})
+    page = Paginator(runs.order_by("-created_at", "-id"), 50).get_page(request.GET.get("page"))
+    return render(request, "runs/list.html", {
+        "page": page, "statuses": Status.values,
+        "environments": Environment.objects.all(), "filters": request.GET,
+    })
+
+
+@require_POST
+def start_selfcheck(request):
+    env = None
+    if request.POST.get("environment"):
+        env = get_object_or_404(Environment, name=request.POST["environment"])
+    try:
+        run = Run.start("selfcheck", target=env.target if env else "portal",
+                        lock_key=env.lock_key if env else "", request=request)
+    except LockHeld as held:
+        messages.error(request, f"Refused: {held}.")
+        return redirect(f"/runs/{held.holder.pk}/" if held.holder else "runs")
+    return redirect("run", pk=run.pk)
+
+
+def run_detail(request, pk: int):
+    run = get_object_or_404(Run.objects.select_related("parent"), pk=pk)
+    lines = list(RunLine.objects.filter(run=run).order_by("seq")[:PAGE_LINES])
+    return render(request, "runs/detail.html", {
+        "run": run, "lines": lines, "after": lines[-1].seq if lines else 0,
+        "children": run.children.order_by("created_at"),
+    })
+
+
+def run_lines(request, pk: int):
+    """The polling fragment: new lines after the cursor, plus the status bar out of band."""
+    after = request.GET.get("after", "0")
+    after = int(after) if after.isdigit() else 0
+    run = get_object_or_404(Run, pk=pk)
+    lines = list(RunLine.objects.filter(run=run, seq__gt=after).order_by("seq")[:PAGE_LINES])
+    finished = run.log_finished and len(lines) < PAGE_LINES
+    return render(request, "runs/_lines.html", {
+        "run": run, "lines": lines, "after": lines[-1].seq if lines else after,
+        "finished": finished,
+    })
+
+
+@require_POST
+def cancel(request, pk: int):
+    run = get_object_or_404(Run, pk=pk)
+    if run.request_cancel(request=request):
+        messages.info(request, f"Cancel requested for run #{run.pk}.")
+    else:
+        messages.warning(request, f"Run #{run.pk} is {run.status}; nothing to cancel.")
+    return redirect("run", pk=run.pk)

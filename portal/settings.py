@@ -1,0 +1,250 @@
+"""Settings for EaaS Portal, read from environment variables (see .env.example).
+
+Embedded default (no DATABASE_URL, no REDIS_URL): SQLite in WAL mode + the django-q2 ORM
+broker + key files generated in PORTAL_DATA_DIR. Production: PostgreSQL, Redis and keys
+given through the environment (or *_FILE), and an https PORTAL_PUBLIC_URL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from portal.lib import envconf as ec
+from portal.lib.keys import ensure_embedded_keys
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = Path(ec.env_str("PORTAL_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = ec.env_bool("PORTAL_DEBUG", False)
+PUBLIC = ec.public_url()
+PUBLIC_URL = PUBLIC.url
+
+# --- database -------------------------------------------------------------------------
+_database_url = ec.env_str("DATABASE_URL", "")
+EMBEDDED = _database_url == ""
+if EMBEDDED:
+    DATABASES = {"default": ec.sqlite_config(DATA_DIR / "portal.sqlite3")}
+else:
+    DATABASES = {"default": ec.database_config(_database_url, BASE_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- keys -----------------------------------------------------------------------------
+_keys = ec.env_list("PORTAL_ENCRYPTION_KEYS")
+_secret_key = ec.env_str("PORTAL_SECRET_KEY", "")
+if EMBEDDED and (not _keys or not _secret_key):
+    _file_key, _file_secret = ensure_embedded_keys(DATA_DIR)
+    _keys = _keys or [_file_key]
+    _secret_key = _secret_key or _file_secret
+if not _keys:
+    raise ec.ConfigError(
+        "PORTAL_ENCRYPTION_KEYS (or PORTAL_ENCRYPTION_KEYS_FILE) is required when DATABASE_URL "
+        "is set: generate one with `python -m portal.lib.crypto`"
+    )
+if not _secret_key:
+    raise ec.ConfigError("PORTAL_SECRET_KEY (or PORTAL_SECRET_KEY_FILE) is required")
+ENCRYPTION_KEYS = _keys
+SECRET_KEY = _secret_key
+
+# --- hosts, https, proxies ------------------------------------------------------------
+_host = PUBLIC.host.split(":")[0]
+ALLOWED_HOSTS = [_host] + ec.env_list("PORTAL_EXTRA_HOSTS")
+if not PUBLIC.secure:
+    ALLOWED_HOSTS += ["127.0.0.1", "localhost", "[::1]"]
+CSRF_TRUSTED_ORIGINS = [PUBLIC.origin]
+TRUSTED_PROXIES = ec.env_networks("PORTAL_TRUSTED_PROXIES")
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = ec.env_int("PORTAL_SESSION_HOURS", 12, minimum=1) * 3600
+SESSION_COOKIE_NAME = "portal_session"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if PUBLIC.secure:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = ec.env_int("PORTAL_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    # Only meaningful behind a proxy that sets it; the proxy is the TLS terminator.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- apps -----------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_q",
+    "social_django",
+    "portal",
+    "portal.audit",
+    "portal.auth",
+    "portal.runs",
+    "envs",
+    "catalog",
+]
+
+MIDDLEWARE = [
+    "portal.middleware.ClientIpMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.middleware.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.middleware.LoginRequiredMiddleware",
+    "portal.auth.middleware.SignInErrorMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.context.portal",
+            ],
+        },
+    }
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = ec.env_str("PORTAL_TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# The entry scripts collect static files first (hashed names, compressed). Without a
+# collected manifest (tests, a dev shell) files are served straight from static/.
+if DEBUG or not (STATIC_ROOT / "staticfiles.json").exists():
+    STORAGES["staticfiles"] = {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+    }
+    WHITENOISE_USE_FINDERS = True
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- sign-in --------------------------------------------------------------------------
+LOGIN_URL = "signin"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "signin"
+OWNER_GITHUB_IDS = ec.env_int_list("PORTAL_OWNER_GITHUB_IDS")
+AUTHENTICATION_BACKENDS = [
+    "portal.auth.backends.GitHubOAuth2",
+    "django.contrib.auth.backends.ModelBackend",
+]
+SOCIAL_AUTH_GITHUB_KEY = ec.env_str("PORTAL_GITHUB_CLIENT_ID", "")
+SOCIAL_AUTH_GITHUB_SECRET = ec.env_str("PORTAL_GITHUB_CLIENT_SECRET", "")
+SOCIAL_AUTH_GITHUB_SCOPE: list[str] = []  # identity only: no repo or org access wanted
+GITHUB_URL = ec.env_url("PORTAL_GITHUB_URL", "https://github.com", ("http", "https"))
+GITHUB_API_URL = ec.env_url("PORTAL_GITHUB_API_URL", "https://api.github.com", ("http", "https"))
+SOCIAL_AUTH_REDIRECT_IS_HTTPS = PUBLIC.secure
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/"
+SOCIAL_AUTH_RAISE_EXCEPTIONS = False
+SOCIAL_AUTH_JSONFIELD_ENABLED = True
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "portal.auth.pipeline.require_owner",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    "social_core.pipeline.user.get_username",
+    "social_core.pipeline.user.create_user",
+    "social_core.pipeline.social_auth.associate_user",
+    # load_extra_data is left out on purpose: it would store GitHub's access token in
+    # plaintext, and the portal needs nothing from GitHub beyond the sign-in.
+    "social_core.pipeline.user.user_details",
+    "portal.auth.pipeline.audit_signin",
+)
+SIGNIN_FAILURE_LIMIT = ec.env_int("PORTAL_SIGNIN_FAILURE_LIMIT", 5, minimum=1)
+SIGNIN_FAILURE_WINDOW = 15 * 60
+SIGNIN_LINK_TTL = 10 * 60
+
+# --- REST API -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.auth.api.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.auth.api.OwnerScopePermission"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PagePagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
+    "DEFAULT_FILTER_BACKENDS": [],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EaaS Portal API",
+    "DESCRIPTION": "Catalog, environments and audited runs. Authenticate with "
+    "`Authorization: Bearer <token>` (Settings → Tokens or `manage.py create_token`).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["portal.auth.api.OwnerScopePermission"],
+}
+
+# --- runs and the task queue ----------------------------------------------------------
+REDIS_URL = ec.env_str("REDIS_URL", "")
+RUN_WORKERS = ec.env_int("PORTAL_WORKERS", 4, minimum=1, maximum=64)
+RUN_TIMEOUT = ec.env_int("PORTAL_RUN_TIMEOUT", 6 * 3600, minimum=60)
+RUN_HEARTBEAT_SECONDS = 5
+RUN_STALE_SECONDS = ec.env_int("PORTAL_RUN_STALE_SECONDS", 30, minimum=10)
+RUN_CANCEL_POLL_SECONDS = 0.5
+Q_CLUSTER = {
+    "name": "portal",
+    "workers": RUN_WORKERS,
+    "recycle": 500,
+    "timeout": RUN_TIMEOUT,
+    # retry must exceed timeout or django-q2 would start a second copy of a long run.
+    "retry": RUN_TIMEOUT + 600,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "save_limit": 200,
+    "catch_up": False,
+    "poll": 0.2,
+    "queue_limit": RUN_WORKERS * 2,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- logging: nothing secret is logged; tracebacks of runs are redacted by the engine --
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": ec.env_str("PORTAL_LOG_LEVEL", "INFO")},
+    "loggers": {"django_q": {"level": "WARNING"}},
+}

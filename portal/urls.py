@@ -1,0 +1,55 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from social_django import views as social_views
+
+from catalog import views as catalog_views
+from envs import views as env_views
+from envs.api import views as env_api
+from portal import views
+from portal.audit import api as audit_api
+from portal.audit import views as audit_views
+from portal.auth import views as auth_views
+from portal.runs import api as run_api
+from portal.runs import views as run_views
+
+social_patterns = (
+    [
+        path("login/<str:backend>/", auth_views.rate_limited(social_views.auth), name="begin"),
+        path("complete/<str:backend>/", auth_views.rate_limited(social_views.complete),
+             name="complete"),
+    ],
+    "social",
+)
+
+api_patterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("runs/", run_api.RunListView.as_view(), name="api-runs"),
+    path("runs/<int:pk>/", run_api.RunDetailView.as_view(), name="api-run"),
+    path("runs/<int:pk>/log/", run_api.RunLogView.as_view(), name="api-run-log"),
+    path("runs/<int:pk>/cancel/", run_api.RunCancelView.as_view(), name="api-run-cancel"),
+    path("audit/", audit_api.AuditListView.as_view(), name="api-audit"),
+    path("envs/", env_api.EnvironmentListView.as_view(), name="api-envs"),
+    path("envs/<str:env>/", env_api.EnvironmentDetailView.as_view(), name="api-env"),
+]
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("signin/", auth_views.signin, name="signin"),
+    path("signin/link/<str:token>/", auth_views.signin_link, name="signin-link"),
+    path("auth/", include(social_patterns)),
+    path("signout/", auth_views.signout, name="signout"),
+    path("", views.dashboard, name="dashboard"),
+    path("runs/", run_views.run_list, name="runs"),
+    path("runs/selfcheck/", run_views.start_selfcheck, name="run-selfcheck"),
+    path("runs/<int:pk>/", run_views.run_detail, name="run"),
+    path("runs/<int:pk>/lines", run_views.run_lines, name="run-lines"),
+    path("runs/<int:pk>/cancel/", run_views.cancel, name="run-cancel"),
+    path("audit/", audit_views.audit_list, name="audit"),
+    path("envs/", env_views.env_list, name="envs"),
+    path("envs/<str:name>/", env_views.env_detail, name="env"),
+    path("catalog/", catalog_views.catalog_index, name="catalog"),
+    path("settings/tokens/", auth_views.tokens, name="tokens"),
+    path("settings/tokens/<int:pk>/revoke/", auth_views.revoke_token, name="token-revoke"),
+    path("api/", include(api_patterns)),
+]

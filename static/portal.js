@@ -1,0 +1,23 @@
+// Keeps the live log scrolled to the bottom while the owner has not scrolled up.
+(function () {
+  function follow(evt) {
+    var log = document.getElementById("log");
+    if (!log) return;
+    var nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+    if (nearBottom || evt === "load") log.scrollTop = log.scrollHeight;
+  }
+  document.addEventListener("DOMContentLoaded", function () { follow("load"); });
+  document.body && document.body.addEventListener("htmx:afterSwap", follow);
+  document.addEventListener("htmx:afterSwap", follow);
+  document.addEventListener("click", function (e) {
+    var t = e.target.closest("[data-copy]");
+    if (!t) return;
+    var el = document.getElementById(t.getAttribute("data-copy"));
+    if (el && navigator.clipboard) navigator.clipboard.writeText(el.textContent.trim());
+    t.textContent = "Copied";
+  });
+  document.addEventListener("submit", function (e) {
+    var msg = e.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) e.preventDefault();
+  });
+})();
