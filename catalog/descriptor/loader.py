@@ -1,0 +1,243 @@
+"""Top-level entry points: read files, follow Locations, validate, relate.
+
+Public API
+----------
+``load_location(path_or_dir, root=None, *, discover=False, max_depth=8,
+max_files=2000, max_bytes=1 MiB) -> CatalogResult``
+    ``path_or_dir`` is a catalog file, or a directory: then its
+    ``catalog-info.yaml`` is the start file, or -- when it has none, or when
+    ``discover=True`` -- every catalog file found below it. Location entities
+    are followed (relative to their own file, never leaving ``root``, which
+    defaults to the directory given / the file's directory). Then:
+    duplicate entities (same ref twice) are errors naming both files;
+    Components get ``config_keys`` from the ``.env.example`` next to their
+    catalog file, else the one at ``root``; references to entities that were
+    not loaded and ``eaas.portal/environments`` names without a matching
+    Environment entity are warnings; relations are computed in both
+    directions. File paths in the result are relative to ``root``.
+``validate_text(text, filename="catalog-info.yaml") -> CatalogResult``
+    Validate a YAML string (dry-run API): same per-entity checks and
+    duplicate detection; nothing is read from disk, Location targets are not
+    followed, no config keys, and no warnings about references to entities
+    outside the text (a single file rarely defines its owner group).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from portal.lib.yaml_safe import DEFAULT_MAX_BYTES, YamlError, load_all, load_file
+
+from .envfile import read_env_keys
+from .locations import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_FILES,
+    Target,
+    discover_catalog_files,
+    follow_locations,
+    is_within,
+)
+from .model import CatalogEntity, CatalogResult, Issue
+from .relations import compute_relations
+from .validate import validate_entity
+
+__all__ = ["load_location", "validate_text"]
+
+_ENV_FILE = ".env.example"
+_ENV_KEY = ("metadata", "annotations", "eaas.portal/environments")
+
+# Per parsed file: entities, issues, location targets, and the positions of
+# reference fields (for warnings computed once everything is loaded).
+_Positions = dict[str, dict[tuple, tuple[int, int]]]
+
+
+class _Parsed:
+    __slots__ = ("entities", "issues", "targets", "positions")
+
+    def __init__(self) -> None:
+        self.entities: list[CatalogEntity] = []
+        self.issues: list[Issue] = []
+        self.targets: list[Target] = []
+        self.positions: _Positions = {}
+
+
+def _parse(docs_or_error: list | YamlError, file: str) -> _Parsed:
+    out = _Parsed()
+    if isinstance(docs_or_error, YamlError):
+        e = docs_or_error
+        out.issues.append(Issue(file, e.line, e.column, None, None, e.message))
+        return out
+    for doc in docs_or_error:
+        if doc.value is None:
+            continue  # an empty document (e.g. a trailing '---') is not an entity
+        entity = validate_entity(doc, file, out.issues)
+        if entity is None:
+            continue
+        out.entities.append(entity)
+        out.positions[entity.ref] = {
+            path: doc.mark(path)
+            for path in [("spec", f) for f in entity.refs] + [_ENV_KEY]
+        }
+        if entity.kind == "Location":
+            out.targets.extend(_location_targets(entity, doc, file))
+    return out
+
+
+def _location_targets(entity: CatalogEntity, doc, file: str) -> list[Target]:
+    spec = entity.spec
+    presence = spec.get("presence") or "required"
+    items: list[tuple[tuple, str]] = []
+    if isinstance(spec.get("target"), str):
+        items.append((("spec", "target"), spec["target"]))
+    for i, t in enumerate(spec.get("targets") or []):
+        items.append((("spec", "targets", i), t))
+    return [
+        Target(t, presence, file, *doc.mark(path), entity.ref, ".".join(map(str, path)))
+        for path, t in items
+    ]
+
+
+def load_location(
+    path_or_dir: str | os.PathLike[str],
+    root: str | os.PathLike[str] | None = None,
+    *,
+    discover: bool = False,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_files: int = DEFAULT_MAX_FILES,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> CatalogResult:
+    start_path = os.path.abspath(path_or_dir)
+    is_dir = os.path.isdir(start_path)
+    root_dir = os.path.realpath(root or (start_path if is_dir else os.path.dirname(start_path)))
+    result = CatalogResult(root=root_dir)
+    if not os.path.exists(start_path) or not is_within(start_path, root_dir):
+        result.add(Issue(str(path_or_dir), 0, 0, None, None,
+                         "path does not exist or is outside the root directory"))
+        return result
+
+    if is_dir:
+        own = [os.path.join(start_path, "catalog-info.yaml")]
+        start = [p for p in own if os.path.isfile(p)]
+        if discover or not start:
+            start += discover_catalog_files(start_path)
+    else:
+        start = [start_path]
+
+    parsed: dict[str, _Parsed] = {}
+
+    def targets_of(path: str) -> list[Target]:
+        if path not in parsed:
+            try:
+                docs: list | YamlError = load_file(path, max_bytes=max_bytes)
+            except YamlError as exc:
+                docs = exc
+            except OSError as exc:
+                docs = YamlError(f"cannot read file: {exc.strerror or exc}")
+            # Issues and entities carry root-relative paths from the start;
+            # Target.file is resolved against the root again when followed.
+            parsed[path] = _parse(docs, _rel(path, root_dir))
+        return parsed[path].targets
+
+    files, follow_issues = follow_locations(
+        start, root_dir, targets_of, max_depth=max_depth, max_files=max_files
+    )
+    follow_issues = [replace(i, file=_rel(i.file, root_dir)) for i in follow_issues]
+    _assemble(
+        result,
+        [(_rel(f, root_dir), parsed[f]) for f in files if f in parsed],
+        follow_issues,
+        root_dir,
+    )
+    return result
+
+
+def validate_text(text: str | bytes, filename: str = "catalog-info.yaml") -> CatalogResult:
+    result = CatalogResult()
+    try:
+        docs: list | YamlError = load_all(text)
+    except YamlError as exc:
+        docs = exc
+    _assemble(result, [(filename, _parse(docs, filename))], [], None, cross_checks=False)
+    return result
+
+
+def _assemble(
+    result: CatalogResult,
+    parsed: list[tuple[str, _Parsed]],
+    extra: list[Issue],
+    root: str | None,
+    cross_checks: bool = True,
+) -> None:
+    seen: dict[str, CatalogEntity] = {}
+    positions: _Positions = {}
+    env_cache: dict[str, list[str]] = {}
+    for file, p in parsed:
+        result.files.append(file)
+        for issue in p.issues:
+            result.add(issue)
+        for entity in p.entities:
+            first = seen.get(entity.ref)
+            if first is not None:
+                result.add(Issue(file, entity.line, entity.column, entity.ref, "metadata.name",
+                                 f"duplicate entity {entity.ref}: also defined in "
+                                 f"{_rel(first.file, root)} line {first.line}"))
+                continue
+            seen[entity.ref] = entity
+            positions[entity.ref] = p.positions[entity.ref]
+            if root is not None and entity.kind == "Component":
+                entity.config_keys = _config_keys(file, root, env_cache, result)
+            result.entities.append(entity)
+    for issue in extra:
+        result.add(issue)
+    if cross_checks:
+        _dangling_warnings(result, seen, positions)
+    result.relations = compute_relations(result.entities)
+
+
+def _config_keys(
+    file: str, root: str, cache: dict[str, list[str]], result: CatalogResult
+) -> list[str]:
+    for directory in (os.path.join(root, os.path.dirname(file)), root):
+        env = os.path.join(directory, _ENV_FILE)
+        if env not in cache:
+            try:
+                cache[env] = read_env_keys(env) if is_within(env, root) else []
+            except (OSError, ValueError) as exc:
+                result.add(Issue(_rel(env, root), 0, 0, None, None,
+                                 f"cannot read {_ENV_FILE}: {exc}", "warning"))
+                cache[env] = []
+        if cache[env] or os.path.isfile(env):
+            return list(cache[env])
+    return []
+
+
+def _dangling_warnings(
+    result: CatalogResult, seen: dict[str, CatalogEntity], positions: _Positions
+) -> None:
+    """Warn about references to entities that are not part of what was loaded."""
+    for entity in result.entities:
+        pos = positions.get(entity.ref, {})
+        for fld, targets in entity.refs.items():
+            for target in targets:
+                if str(target) not in seen:
+                    line, col = pos.get(("spec", fld), (entity.line, entity.column))
+                    result.add(Issue(entity.file, line, col, entity.ref, f"spec.{fld}",
+                                     f"refers to {target}, which is not defined in the "
+                                     "loaded catalog files", "warning"))
+        for env in entity.environments:
+            if f"environment:{entity.namespace}/{env}" not in seen:
+                line, col = pos.get(_ENV_KEY, (entity.line, entity.column))
+                result.add(Issue(entity.file, line, col, entity.ref, ".".join(_ENV_KEY),
+                                 f"environment {env!r} is not defined as an Environment "
+                                 "entity", "warning"))
+
+
+def _rel(path: str, root: str | None) -> str:
+    """``path`` relative to ``root`` as a POSIX path (unchanged if not absolute)."""
+    if root is None or not os.path.isabs(path):
+        return path
+    prefix = root.rstrip(os.sep) + os.sep
+    if path.startswith(prefix):  # the common case; avoids relpath's cost
+        return path[len(prefix) :].replace(os.sep, "/")
+    return os.path.relpath(path, root).replace(os.sep, "/")
