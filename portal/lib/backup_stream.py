@@ -1,0 +1,511 @@
+"""Streaming PostgreSQL backups: pg_dump -> zstd -> [AES-GCM] -> sha256 -> S3, and back.
+
+Everything streams in ~1 MiB pieces: no temp file, no whole dump in memory. Backup runs the
+reader/compressor in a worker thread feeding a small bounded queue while the caller's thread
+uploads 8 MiB parts, so pg_dump keeps producing during uploads.
+
+Stored object: zstd frame (level 3, content checksum on) of ``pg_dump -Fc -Z0`` output,
+optionally wrapped in the encryption format below. The sha256 is over the STORED bytes and is
+kept in the sidecar ``<key>.sha256.json`` (see :mod:`portal.lib.s3`).
+
+Encryption format "eaas-aesgcm-v1" (authenticated, chunked):
+    header = b"EAASENC1" | salt (16 random bytes) | frame_size (uint32 BE)
+    frame  = final flag (1 byte, 0 or 1) | ct_len (uint32 BE) | AES-256-GCM ciphertext+tag
+    key    = HKDF-SHA256(master_key, salt=salt, info=b"eaas-portal backup v1"), 32 bytes
+    nonce  = frame index as 12-byte big-endian (unique: the key is new for every backup)
+    aad    = header | final flag
+Plaintext frames are ``frame_size`` bytes except the last, which always exists (maybe empty)
+and is flagged final. Reordering breaks the nonce, truncation lacks the final frame, appending
+follows a final frame, any bit flip fails the tag: all are detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import queue
+import shlex
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from portal.lib import pg
+from portal.lib.s3 import MIN_PART_SIZE, S3Error, S3Store, sidecar_key
+
+MIB = 1024 * 1024
+ENC_MAGIC, ENC_FORMAT = b"EAASENC1", "eaas-aesgcm-v1"
+_HDR = struct.Struct(">8s16sI")
+_FRAME = struct.Struct(">BI")
+
+
+class BackupError(Exception):
+    """A backup, verification or restore failed; the message says why."""
+
+
+class BackupCancelled(BackupError):
+    pass
+
+
+class ChecksumMismatch(BackupError):
+    pass
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    key: str
+    size: int  # stored (compressed, maybe encrypted) bytes
+    raw_size: int  # pg_dump output bytes
+    sha256: str  # of the stored bytes
+    duration: float
+    encrypted: bool
+    server_version: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    key: str
+    size: int
+    raw_size: int
+    sha256: str
+    toc_entries: int
+    tables: list[str]  # "schema.table" of TABLE DATA entries
+    duration: float
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    key: str
+    database: str
+    size: int
+    raw_size: int
+    sha256: str
+    duration: float
+
+
+# -- encryption ----------------------------------------------------------------------------------
+def _derive(master_key: bytes, salt: bytes) -> AESGCM:
+    if len(master_key) < 16:
+        raise ValueError("encryption key must be at least 16 bytes (use 32 random bytes)")
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"eaas-portal backup v1")
+    return AESGCM(hkdf.derive(master_key))
+
+
+class Encryptor:
+    def __init__(self, master_key: bytes, frame_size: int = MIB):
+        self.header = _HDR.pack(ENC_MAGIC, os.urandom(16), frame_size)
+        self._aead, self._size = _derive(master_key, self.header[8:24]), frame_size
+        self._buf, self._n, self._started = bytearray(), 0, False
+
+    def _frame(self, data: bytes, final: bool) -> bytes:
+        nonce, flag = self._n.to_bytes(12, "big"), int(final)
+        self._n += 1
+        ct = self._aead.encrypt(nonce, data, self.header + bytes([flag]))
+        return _FRAME.pack(flag, len(ct)) + ct
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray() if self._started else bytearray(self.header)
+        self._started = True
+        self._buf += data
+        while len(self._buf) > self._size:  # ">" keeps data for the final frame
+            out += self._frame(bytes(self._buf[:self._size]), False)
+            del self._buf[:self._size]
+        return bytes(out)
+
+    def finish(self) -> bytes:
+        out = self.feed(b"") + self._frame(bytes(self._buf), True)
+        self._buf = bytearray()
+        return out
+
+
+class Decryptor:
+    def __init__(self, master_key: bytes):
+        self._key, self._aead, self._buf = master_key, None, bytearray()
+        self._n, self._done, self.header = 0, False, b""
+
+    def feed(self, data: bytes) -> bytes:
+        self._buf += data
+        out = bytearray()
+        if self._aead is None:
+            if len(self._buf) < _HDR.size:
+                return b""
+            magic, salt, self._size = _HDR.unpack_from(self._buf)
+            if magic != ENC_MAGIC:
+                raise BackupError("not an encrypted backup (bad magic)")
+            self.header, self._aead = bytes(self._buf[:_HDR.size]), _derive(self._key, salt)
+            del self._buf[:_HDR.size]
+        while len(self._buf) >= _FRAME.size:
+            flag, n = _FRAME.unpack_from(self._buf)
+            if self._done or flag > 1 or n > self._size + 16:
+                raise BackupError("encrypted backup is corrupt (bad frame)")
+            if len(self._buf) < _FRAME.size + n:
+                break
+            ct = bytes(self._buf[_FRAME.size:_FRAME.size + n])
+            del self._buf[:_FRAME.size + n]
+            try:
+                out += self._aead.decrypt(self._n.to_bytes(12, "big"), ct,
+                                          self.header + bytes([flag]))
+            except InvalidTag:
+                raise BackupError("decryption failed: wrong key or tampered data") from None
+            self._n, self._done = self._n + 1, bool(flag)
+        return bytes(out)
+
+    def finish(self) -> None:
+        if not self._done or self._buf:
+            raise BackupError("encrypted backup is truncated or has trailing data")
+
+
+# -- process plumbing ----------------------------------------------------------------------------
+class _Drain(threading.Thread):
+    """Collect a pipe (stderr / stdout) in the background, keeping the last ``limit`` bytes."""
+
+    def __init__(self, pipe, limit: int = 256 * 1024):
+        super().__init__(daemon=True)
+        self.pipe, self.limit, self.data = pipe, limit, bytearray()
+        self.start()
+
+    def run(self) -> None:
+        for line in self.pipe:
+            self.data += line
+            if len(self.data) > self.limit:
+                del self.data[:-self.limit]
+
+    def text(self) -> str:
+        self.join(10)
+        return self.data.decode("utf-8", "replace").strip()
+
+
+class _CancelWatch:
+    """Call ``should_cancel`` every ``interval`` s IN A BACKGROUND THREAD; once it returns true,
+    set ``fired`` and kill the processes (a blocked pg_dump/pg_restore dies promptly)."""
+
+    def __init__(self, should_cancel: Callable[[], bool] | None, *procs: subprocess.Popen,
+                 interval: float = 0.2):
+        self.fired, self._stop = False, threading.Event()
+        self._should, self._procs, self._interval = should_cancel, procs, interval
+        if should_cancel and not self._poll():  # first poll in the caller's thread
+            threading.Thread(target=self._run, daemon=True, name="backup-cancel").start()
+
+    def _poll(self) -> bool:
+        if self._should():
+            self.fired = True
+            for p in self._procs:
+                if p.poll() is None:
+                    p.kill()
+        return self.fired
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval) and not self._poll():
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for f in (proc.stdin, proc.stdout):
+        if f:
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+def _stderr_failed(text: str) -> bool:
+    return any(": error:" in line or line.startswith(("FATAL", "ERROR")) for line in
+               text.splitlines())
+
+
+class _Prefetch:
+    """Run a generator in a worker thread; iterate its items through a bounded queue."""
+
+    _END = object()
+
+    def __init__(self, gen: Iterator[bytes], depth: int = 8):
+        self._q: queue.Queue = queue.Queue(depth)
+        self._stop, self._gen = threading.Event(), gen
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            for item in self._gen:
+                self._put(item)
+                if self._stop.is_set():
+                    break
+            self._put(self._END)
+        except BaseException as exc:  # handed to the consumer
+            self._put(exc)
+        finally:
+            self._gen.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self._q.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._t.join(30)
+
+
+# -- backup --------------------------------------------------------------------------------------
+def pg_dump_args() -> list[str]:
+    return ["--format=custom", "--compress=0"]
+
+
+def backup_database(conn: str | pg.PgConn, store: S3Store, key: str, *,
+                    encryption_key: bytes | None = None,
+                    should_cancel: Callable[[], bool] | None = None, level: int = 3,
+                    threads: int = 0, read_size: int = MIB, part_size: int = MIN_PART_SIZE,
+                    bin_dir: str | None = None, extra_args: Iterable[str] = ()) -> BackupResult:
+    """Dump ``conn`` straight into ``s3://bucket/key``. Any failure or cancel aborts the upload.
+
+    ``should_cancel`` is polled every 0.2 s from a background thread (keep it cheap and
+    thread-safe); when it returns true pg_dump is killed and BackupCancelled raised.
+    ``threads`` is zstd's worker count (0 = compress in the reader thread; on 2 cores 0 was
+    faster than 2).
+    """
+    start = time.monotonic()
+    c = pg.PgConn.parse(conn)
+    ver = "{}.{}".format(*pg.check_tool_version(c, "pg_dump", bin_dir))
+    proc = pg.spawn("pg_dump", c, [*pg_dump_args(), *extra_args], bin_dir=bin_dir,
+                    stdout=subprocess.PIPE)
+    err, watch, raw = _Drain(proc.stderr), _CancelWatch(should_cancel, proc), [0]
+
+    def produce() -> Iterator[bytes]:
+        comp = zstandard.ZstdCompressor(level=level, threads=threads,
+                                        write_checksum=True).compressobj()
+        enc = Encryptor(encryption_key) if encryption_key else None
+        while data := proc.stdout.read(read_size):
+            if watch.fired:
+                break
+            raw[0] += len(data)
+            out = comp.compress(data)
+            if enc and out:
+                out = enc.feed(out)
+            if out:
+                yield out
+        rc = proc.wait()
+        if watch.fired:
+            raise BackupCancelled(f"backup of {c.dbname} cancelled")
+        text = err.text()
+        if rc != 0 or _stderr_failed(text):
+            raise BackupError(f"pg_dump of {c.dbname} failed (exit {rc}): {text[-2000:]}")
+        tail = comp.flush()
+        yield (enc.feed(tail) + enc.finish()) if enc else tail
+
+    fmt = "pg_dump-custom+zstd" + ("+" + ENC_FORMAT if encryption_key else "")
+    prefetch = _Prefetch(produce())
+    try:
+        up = store.upload_stream(key, prefetch, part_size=part_size, metadata={"format": fmt},
+                                 sidecar=lambda: {"format": fmt, "raw_size": raw[0],
+                                                  "server_version": ver})
+    except S3Error as exc:
+        raise BackupError(f"upload of the backup failed: {exc}") from exc
+    finally:  # kill pg_dump first so a producer blocked in read() returns, then join it
+        watch.stop()
+        if proc.poll() is None:
+            proc.kill()
+        prefetch.close()
+        _reap(proc)
+    return BackupResult(key, up.size, raw[0], up.sha256, time.monotonic() - start,
+                        bool(encryption_key), ver)
+
+
+def pg_dump_cmd_for_bench(conn: str | pg.PgConn, level: int = 3, threads: int = 2,
+                          bin_dir: str | None = None) -> tuple[str, dict[str, str]]:
+    """The same dump + compression as a shell pipeline (writes to stdout), and its env."""
+    argv, env = pg.tool_argv("pg_dump", conn, pg_dump_args(), bin_dir)
+    return f"{shlex.join(argv)} | zstd -q -c -{level} -T{threads}", env
+
+
+def delete_backup(store: S3Store, key: str) -> int:
+    return store.delete_many([key, sidecar_key(key)])
+
+
+# -- reading back --------------------------------------------------------------------------------
+class _Source(io.RawIOBase):
+    """The object as a file: sha256 over stored bytes, decryption, for zstd's stream_reader."""
+
+    def __init__(self, store: S3Store, key: str, encryption_key: bytes | None):
+        self._it = store.download_stream(key)
+        self.digest, self.size, self._pending = hashlib.sha256(), 0, b""
+        self._dec = Decryptor(encryption_key) if encryption_key else None
+
+    def _next_raw(self) -> bytes | None:
+        chunk = next(self._it, None)
+        if chunk is not None:
+            self.digest.update(chunk)
+            self.size += len(chunk)
+        return chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self._pending:
+            chunk = self._next_raw()
+            if chunk is None:
+                if self._dec:
+                    self._dec.finish()
+                return 0
+            self._pending = self._dec.feed(chunk) if self._dec else chunk
+        n = min(len(b), len(self._pending))
+        b[:n], self._pending = self._pending[:n], self._pending[n:]
+        return n
+
+    def drain(self) -> int:
+        """Hash the rest of the object (trailing data, or after a failure to name the cause)."""
+        n = 0
+        while (chunk := self._next_raw()) is not None:
+            n += len(chunk)
+        return n
+
+
+def _expected(store: S3Store, key: str, sha: str | None) -> tuple[str, int | None]:
+    """(sha256, raw_size or None) from the caller or the sidecar."""
+    side = store.read_sidecar(key) or {}
+    sha = sha or side.get("sha256")
+    if not sha:
+        raise BackupError(f"no sha256 known for s3://{store.bucket}/{key} (sidecar missing)")
+    return sha, side.get("raw_size")
+
+
+def _feed(store: S3Store, key: str, encryption_key: bytes | None, expected: tuple,
+          proc: subprocess.Popen, watch: _CancelWatch | None = None) -> tuple[_Source, int, str]:
+    """Stream the object into ``proc.stdin``; returns (source, raw bytes, secondary error)."""
+    src, raw, problem, sink_open = _Source(store, key, encryption_key), 0, "", True
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(src, read_size=MIB)
+        while data := reader.read(MIB):
+            if watch and watch.fired:
+                raise BackupCancelled(f"restore of {key} cancelled")
+            raw += len(data)
+            if sink_open:
+                try:
+                    proc.stdin.write(data)
+                except BrokenPipeError:  # pg_restore stopped reading (--list, or it failed)
+                    sink_open = False
+        if src.drain():
+            problem = "trailing data after the zstd frame"
+        elif expected[1] is not None and raw != expected[1]:
+            problem = f"decompressed {raw} bytes, expected {expected[1]} (truncated?)"
+    except (BackupError, zstandard.ZstdError) as exc:
+        if isinstance(exc, BackupCancelled):
+            raise
+        problem = str(exc)
+        try:
+            src.drain()
+        except S3Error as exc2:
+            raise BackupError(f"download of {key} failed: {exc2}") from exc2
+    except S3Error as exc:
+        raise BackupError(f"download of {key} failed: {exc}") from exc
+    finally:
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+    got = src.digest.hexdigest()
+    if got != expected[0]:
+        raise ChecksumMismatch(f"sha256 mismatch for s3://{store.bucket}/{key}: expected "
+                               f"{expected[0]}, got {got}" + (f" (also: {problem})" if problem
+                                                              else ""))
+    return src, raw, problem
+
+
+def verify_backup(store: S3Store, key: str, *, encryption_key: bytes | None = None,
+                  expected_sha256: str | None = None, bin_dir: str | None = None
+                  ) -> VerifyResult:
+    """Stream the object back: check sha256, decompress, ``pg_restore --list`` its TOC."""
+    start, expected = time.monotonic(), _expected(store, key, expected_sha256)
+    proc = subprocess.Popen([pg.tool_path("pg_restore", bin_dir), "--list"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = _Drain(proc.stdout, limit=64 * MIB), _Drain(proc.stderr)
+    try:
+        src, raw, problem = _feed(store, key, encryption_key, expected, proc)
+        rc = proc.wait()
+    finally:
+        _reap(proc)
+    if problem:
+        raise BackupError(f"backup {key} is unreadable: {problem}")
+    if rc != 0:
+        raise BackupError(f"pg_restore --list failed (exit {rc}): {err.text()[-2000:]}")
+    entries = [ln for ln in out.text().splitlines() if ln.strip() and not ln.startswith(";")]
+    tables = []  # "schema.table"; names with spaces stay "schema name" (the TOC is unquoted)
+    for ln in entries:
+        if " TABLE DATA " in ln:
+            rest = ln.split(" TABLE DATA ", 1)[1].rsplit(" ", 1)[0]  # drop the owner
+            tables.append(rest.replace(" ", ".") if rest.count(" ") == 1 else rest)
+    return VerifyResult(key, src.size, raw, src.digest.hexdigest(), len(entries), tables,
+                        time.monotonic() - start)
+
+
+def restore_backup(store: S3Store, key: str, target: str | pg.PgConn, *,
+                   encryption_key: bytes | None = None, expected_sha256: str | None = None,
+                   should_cancel: Callable[[], bool] | None = None,
+                   bin_dir: str | None = None) -> RestoreResult:
+    """Stream the object into ``pg_restore --no-owner --no-acl`` on ``target``.
+
+    Only restore into a SCRATCH database: a sha256 mismatch is known only at the end, after
+    pg_restore has written data; then ChecksumMismatch is raised and the database must be dropped.
+    """
+    start, expected = time.monotonic(), _expected(store, key, expected_sha256)
+    t = pg.PgConn.parse(target)
+    proc = pg.spawn("pg_restore", t, ["--no-owner", "--no-acl", "--exit-on-error"],
+                    bin_dir=bin_dir, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    err, watch = _Drain(proc.stderr), _CancelWatch(should_cancel, proc)
+    try:
+        src, raw, problem = _feed(store, key, encryption_key, expected, proc, watch)
+        rc = proc.wait()
+        if watch.fired:
+            raise BackupCancelled(f"restore of {key} cancelled")
+    finally:
+        watch.stop()
+        _reap(proc)
+    if problem:
+        raise BackupError(f"backup {key} is unreadable: {problem}")
+    if rc != 0 or _stderr_failed(err.text()):
+        raise BackupError(f"pg_restore into {t.dbname} failed (exit {rc}): {err.text()[-2000:]}")
+    return RestoreResult(key, t.dbname, src.size, raw, src.digest.hexdigest(),
+                         time.monotonic() - start)
+
+
+def restore_to_scratch(admin: str | pg.PgConn, store: S3Store, key: str, scratch_db: str,
+                       **kwargs) -> RestoreResult:
+    """Create ``scratch_db`` (dropping a leftover), restore into it; on ANY failure drop it.
+
+    Make it live afterwards with :func:`portal.lib.pg.swap_in_database`.
+    """
+    a = pg.PgConn.parse(admin)
+    pg.drop_database(a, scratch_db)
+    pg.create_database(a, scratch_db)
+    try:
+        return restore_backup(store, key, a.with_db(scratch_db), **kwargs)
+    except BaseException:
+        pg.drop_database(a, scratch_db)
+        raise
