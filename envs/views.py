@@ -3,6 +3,7 @@ from django.shortcuts import get_object_or_404, render
 from portal.runs.models import Lock, Run
 
 from .models import Environment
+from .sections import ENV_SECTIONS, render_sections
 
 
 def env_list(request):
@@ -18,4 +19,5 @@ def env_detail(request, name: str):
     runs = Run.objects.filter(target=env.target).order_by("-created_at")[:50]
     return render(request, "envs/detail.html", {
         "env": env, "runs": runs, "lock": env.lock_holder(),
+        "sections": render_sections(ENV_SECTIONS, request, env),
     })

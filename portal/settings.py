@@ -92,6 +92,10 @@ INSTALLED_APPS = [
     "portal.auth",
     "portal.runs",
     "envs",
+    "envs.provisioning",
+    "envs.deploys",
+    "envs.secrets",
+    "envs.backups",
     "catalog",
 ]
 

@@ -2,7 +2,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from social_django import views as social_views
 
-from catalog import views as catalog_views
 from envs import views as env_views
 from envs.api import views as env_api
 from portal import views
@@ -48,8 +47,18 @@ urlpatterns = [
     path("audit/", audit_views.audit_list, name="audit"),
     path("envs/", env_views.env_list, name="envs"),
     path("envs/<str:name>/", env_views.env_detail, name="env"),
-    path("catalog/", catalog_views.catalog_index, name="catalog"),
     path("settings/tokens/", auth_views.tokens, name="tokens"),
     path("settings/tokens/<int:pk>/revoke/", auth_views.revoke_token, name="token-revoke"),
     path("api/", include(api_patterns)),
+    # Each capability brings its own pages and API endpoints.
+    path("", include("catalog.urls")),
+    path("api/", include("catalog.api_urls")),
+    path("", include("envs.provisioning.urls")),
+    path("api/", include("envs.provisioning.api_urls")),
+    path("", include("envs.deploys.urls")),
+    path("api/", include("envs.deploys.api_urls")),
+    path("", include("envs.secrets.urls")),
+    path("api/", include("envs.secrets.api_urls")),
+    path("", include("envs.backups.urls")),
+    path("api/", include("envs.backups.api_urls")),
 ]

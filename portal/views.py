@@ -3,6 +3,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from envs.models import Environment
+from envs.sections import DASHBOARD_SECTIONS, render_sections
 from portal.runs.models import Lock, Run
 
 
@@ -26,5 +27,7 @@ def dashboard(request):
     cards = [{"env": env, "lock": locks.get(env.lock_key), "last": last.get(env.target)}
              for env in envs]
     runs = Run.objects.order_by("-created_at")[:15]
-    return render(request, "dashboard.html", {"cards": cards, "runs": runs,
-                                              "environments": envs})
+    return render(request, "dashboard.html", {
+        "cards": cards, "runs": runs, "environments": envs,
+        "sections": render_sections(DASHBOARD_SECTIONS, request, envs),
+    })

@@ -1,0 +1,1 @@
+"""Models of backups (filled in by its issue)."""

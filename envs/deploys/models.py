@@ -1,0 +1,1 @@
+"""Models of deploys (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Models of provisioning (filled in by its issue)."""

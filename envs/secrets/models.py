@@ -1,0 +1,1 @@
+"""Models of secrets (filled in by its issue)."""
