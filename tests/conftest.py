@@ -101,12 +101,20 @@ class WorkerProcess:
             self.proc.wait(timeout=20)
 
     def stop(self):
+        # SIGTERM to the cluster's main process only: it stops its workers in order (a
+        # signal to the whole group makes django-q2 hang). Then clear any leftovers.
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.terminate()
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.kill()
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.wait(timeout=10)
         self.log.close()
 
 
@@ -129,3 +137,57 @@ def start_worker(transactional_db):
     yield _start
     for proc in started:
         proc.stop()
+
+
+# --- browser (Playwright driving Debian's chromium) --------------------------------------
+CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+def screenshot_dir() -> Path:
+    out = Path(os.environ.get("PORTAL_TEST_OUTPUT", ROOT / "test-output")) / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise AssertionError(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install "
+                             "chromium) or point PORTAL_CHROMIUM at a Chromium binary")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, live_server):
+    context = chromium.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.base = live_server.url
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def signed_in_page(page, owner):
+    """A browser page signed in as the owner through a one-time sign-in link."""
+    from portal.auth.models import SigninLink
+
+    token = SigninLink.issue(owner)
+    page.goto(f"{page.base}/signin/link/{token}/")
+    page.click("#confirm-signin")
+    page.wait_for_url(f"{page.base}/")
+    return page
+
+
+def shot(page, name: str) -> Path:
+    path = screenshot_dir() / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
