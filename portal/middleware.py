@@ -70,12 +70,12 @@ CSP = "; ".join(
 class SecurityHeadersMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
-        # Starting a GitHub sign-in is a form POST that redirects to GitHub.
-        self.csp = f"{CSP}; form-action 'self' {settings.GITHUB_URL}"
 
     def __call__(self, request):
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", self.csp)
+        # Starting a GitHub sign-in is a form POST that redirects to GitHub.
+        csp = f"{CSP}; form-action 'self' {settings.GITHUB_URL}"
+        response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault(
             "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
         )

@@ -64,6 +64,16 @@ RESOURCES = {
         Resource("services", "Service", status=True),
         Resource("deployments", "Deployment", "apps", status=True, generation=True),
         Resource("replicasets", "ReplicaSet", "apps", status=True, generation=True),
+        # Stored as given (no controller): enough to check that manifests are accepted.
+        Resource("statefulsets", "StatefulSet", "apps", status=True, generation=True),
+        Resource("persistentvolumeclaims", "PersistentVolumeClaim", status=True),
+        Resource("serviceaccounts", "ServiceAccount"),
+        Resource("ingresses", "Ingress", "networking.k8s.io", status=True, generation=True),
+        Resource("clusterroles", "ClusterRole", "rbac.authorization.k8s.io", namespaced=False),
+        Resource("clusterrolebindings", "ClusterRoleBinding", "rbac.authorization.k8s.io",
+                 namespaced=False),
+        Resource("roles", "Role", "rbac.authorization.k8s.io"),
+        Resource("rolebindings", "RoleBinding", "rbac.authorization.k8s.io"),
         Resource(
             "kuberoapps", "KuberoApp", KUBERO_GROUP, "v1alpha1",
             status=True, generation=True, custom=True,
