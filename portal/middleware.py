@@ -105,3 +105,21 @@ class LoginRequiredMiddleware:
                 return response
             return redirect_to_login(request.get_full_path())
         return self.get_response(request)
+
+
+class RefuseNulBytesMiddleware:
+    """A NUL byte in the path or query string is refused with a 400 in the API's error form.
+
+    Hardening: PostgreSQL text cannot hold NUL, so ``/api/envs/%00/`` reached the database
+    and answered 500. Bodies are checked by the serializers (DRF refuses NUL in CharFields).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            return JsonResponse({"error": "invalid", "detail": "the URL contains a NUL byte",
+                                 "fields": {}}, status=400)
+        return self.get_response(request)

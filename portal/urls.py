@@ -11,6 +11,9 @@ from portal.auth import views as auth_views
 from portal.runs import api as run_api
 from portal.runs import views as run_views
 
+handler404 = "portal.views.not_found"
+handler500 = "portal.views.server_error"
+
 social_patterns = (
     [
         path("login/<str:backend>/", auth_views.rate_limited(social_views.auth), name="begin"),

@@ -4,7 +4,22 @@ from django.shortcuts import render
 
 from envs.models import Environment
 from envs.sections import DASHBOARD_SECTIONS, render_sections
-from portal.runs.models import Lock, Run
+from portal.runs.models import Lock, Run, latest_runs
+
+
+def not_found(request, exception=None):
+    """404 for URLs no view matched: the API's error form under /api/, a page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "not_found", "detail": "no such API endpoint or object",
+                             "fields": {}}, status=404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "server_error", "detail": "internal error; see the "
+                             "server log", "fields": {}}, status=500)
+    return render(request, "500.html", status=500)
 
 
 def healthz(request):
@@ -20,10 +35,9 @@ def healthz(request):
 def dashboard(request):
     envs = list(Environment.objects.all())
     locks = {lock.key: lock.run for lock in Lock.objects.select_related("run")}
-    last = {}
-    recent = Run.objects.filter(target__in=[e.target for e in envs]).order_by("-created_at")
-    for run in recent[:200]:
-        last.setdefault(run.target, run)
+    # The newest run of every environment, however old (one indexed query).
+    last = {target: runs[0] for target, runs in latest_runs(e.target for e in envs).items()
+            if runs}
     cards = [{"env": env, "lock": locks.get(env.lock_key), "last": last.get(env.target)}
              for env in envs]
     runs = Run.objects.order_by("-created_at")[:15]

@@ -176,7 +176,7 @@ def test_pg_dump_killed_mid_stream(store, srcdb, monkeypatch):
         return proc
 
     monkeypatch.setattr(pg, "spawn", spawn)
-    with pytest.raises(bs.BackupError, match=r"pg_dump of bk_src_\w+ failed \(exit -9\)"):
+    with pytest.raises(bs.BackupError, match=r"pg_dump of bk_src_\w+ was killed by SIGKILL"):
         bs.backup_database(srcdb["url"], store, "db/killed", read_size=64 * 1024)
     _assert_nothing_left(store, "db/killed")
 

@@ -116,3 +116,14 @@ def test_env_example_lists_every_variable_the_settings_read():
     example = (ROOT / ".env.example").read_text()
     listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, re.M))
     assert read - listed == set(), f"missing from .env.example: {sorted(read - listed)}"
+
+
+def test_readme_documents_every_variable():
+    import re
+
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    names = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, re.M))
+    assert len(names) > 30
+    missing = sorted(name for name in names if f"`{name}`" not in readme)
+    assert not missing, f"README misses {missing}: run scripts/config-reference"

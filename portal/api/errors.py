@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_handler
@@ -48,6 +53,14 @@ def _summary(fields: dict) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)):
+        # Django's own answer would be an HTML 400 logged with a traceback (hardening).
+        from django.conf import settings
+
+        exc = ApiError("too_large", "the request body is too large (at most "
+                       f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes, "
+                       f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields)",
+                       status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_handler(exc, context)

@@ -64,7 +64,38 @@ def _parse_kubeconfig(kubeconfig: str) -> dict:
         raise KubeError(f"kubeconfig is not valid YAML: {exc}", "invalid")
     if not isinstance(data, dict) or not data.get("clusters"):
         raise KubeError("kubeconfig has no clusters", "invalid")
+    _refuse_commands_and_files(data)
     return data
+
+
+# The official client RUNS a user's exec plugin (and a gcp/oidc auth-provider's cmd-path)
+# while loading a kubeconfig, and reads any file a *-file/path field names: a kubeconfig
+# sent to the API must never make the portal run a command or read (and send) its files.
+_USER_REFUSED = ("exec", "auth-provider", "tokenFile", "token-file", "client-certificate",
+                 "client-key")
+_CLUSTER_REFUSED = ("certificate-authority",)
+
+
+def _refuse_commands_and_files(data: dict) -> None:
+    for section, refused, keep in (("users", _USER_REFUSED, "user"),
+                                   ("clusters", _CLUSTER_REFUSED, "cluster")):
+        entries = data.get(section) or []
+        if not isinstance(entries, list):
+            raise KubeError(f"kubeconfig {section} must be a list", "invalid")
+        for entry in entries:
+            body = entry.get(keep) if isinstance(entry, dict) else None
+            if body is None:
+                continue
+            if not isinstance(body, dict):
+                raise KubeError(f"kubeconfig {section} entries must be mappings", "invalid")
+            found = [key for key in refused if key in body]
+            if found:
+                name = entry.get("name", "?")
+                raise KubeError(
+                    f"kubeconfig {keep} {name!r} uses {', '.join(found)}: the portal never "
+                    "runs commands or reads files named in a kubeconfig; use a token or "
+                    "client-certificate-data/client-key-data (and certificate-authority-data)",
+                    "invalid")
 
 
 def server_url(kubeconfig: str, context: str | None = None) -> str:
@@ -325,8 +356,54 @@ class Cluster:
         return self._guarded_patch(namespace, name, resource_version,
                                    f"set env of container {container} in", build)
 
-    def restart(self, namespace: str, name: str) -> dict:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def set_container(self, namespace: str, name: str, container: str, resource_version: str,
+                      image: str | None = None, env: dict[str, str] | None = None) -> dict:
+        """Image and/or plain env of one container in ONE guarded patch (one rollout), as
+        set_container_image and set_container_env do them separately (rollback needs both)."""
+        def build(dep: dict, _: str) -> list[dict]:
+            i = self._container_index(dep, container, namespace, name)
+            path = f"/spec/template/spec/containers/{i}"
+            ops = [{"op": "test", "path": f"{path}/name", "value": container}]
+            if image is not None:
+                ops.append({"op": "replace", "path": f"{path}/image", "value": image})
+            if env is not None:
+                current = _containers(dep)[i].get("env") or []
+                result, seen = [], set()
+                for entry in current:
+                    if entry.get("valueFrom") is not None:
+                        result.append(entry)
+                    elif entry["name"] in env:
+                        result.append({"name": entry["name"], "value": str(env[entry["name"]])})
+                    seen.add(entry["name"])
+                result += [{"name": k, "value": str(v)} for k, v in env.items() if k not in seen]
+                ops.append({"op": "add", "path": f"{path}/env", "value": result})
+            return ops
+        return self._guarded_patch(namespace, name, resource_version,
+                                   f"update container {container} in", build)
+
+    def pod_image_ids(self, dep: dict, container: str) -> list[str]:
+        """imageIDs (``repo@sha256:...``) the kubelet reports for ``container`` in the
+        Deployment's pods, preferring pods that run the template's image; empty when no pod
+        reports one yet. Call it once the rollout is complete."""
+        ns = dep["metadata"].get("namespace", "")
+        pods = [self._dict(p) for p in self._call(
+            f"list pods in namespace {ns}", self.core.list_namespaced_pod, ns, read=True).items]
+        image = next((c.get("image") for c in _containers(dep) if c.get("name") == container),
+                     None)
+        exact, other = set(), set()
+        for pod in pods:
+            if not _selector_matches(dep["spec"].get("selector"), pod["metadata"].get("labels")):
+                continue
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+                if cs.get("name") == container and cs.get("imageID"):
+                    # the kubelet may report the image normalised (docker.io/library/...)
+                    (exact if cs.get("image") == image else other).add(cs["imageID"])
+        return sorted(exact or other)
+
+    def restart(self, namespace: str, name: str, stamp: str | None = None) -> dict:
+        # ``stamp`` (secrets): a second restart within the same second must still change
+        # the pod template, or no new rollout starts (a rotation's revert needs that).
+        stamp = stamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
         return self._dict(self._call(f"restart deployment {namespace}/{name}",
                                      self.apps.patch_namespaced_deployment, name, namespace,
@@ -506,6 +583,30 @@ class Cluster:
         secret = self._call(f"read secret {namespace}/{name}", self.core.read_namespaced_secret,
                             name, namespace, read=True)
         return sorted((secret.data or {}).keys())
+
+    # --- secrets helpers (issue 6: rotation revert, configuration completeness) --------
+
+    def secret_key_value(self, namespace: str, name: str, key: str) -> str | None:
+        """The decoded value of one key, None when the Secret or the key does not exist.
+        The caller must treat it as a secret (register it with the run's redactor)."""
+        try:
+            secret = self._call(f"read secret {namespace}/{name}",
+                                self.core.read_namespaced_secret, name, namespace, read=True)
+        except KubeError as exc:
+            if exc.kind == "not_found":
+                return None
+            raise
+        encoded = (secret.data or {}).get(key)
+        if encoded is None:
+            return None
+        return base64.b64decode(encoded).decode(errors="replace")
+
+    def configmap_keys(self, namespace: str, name: str) -> list[str]:
+        cm = self._call(f"read configmap {namespace}/{name}",
+                        self.core.read_namespaced_config_map, name, namespace, read=True)
+        return sorted({*(cm.data or {}).keys(), *(cm.binary_data or {}).keys()})
+
+    # --- end secrets helpers -----------------------------------------------------------
 
     def write_secret_key(self, namespace: str, name: str, key: str, value: str | bytes,
                          create: bool = False) -> dict:

@@ -166,14 +166,19 @@ def _tables(cur) -> list[tuple[str, str]]:
     return [(s, t) for s, t in cur.fetchall()]
 
 
+def row_counts_in(cur) -> dict[str, int]:
+    """Exact ``count(*)`` of every user table seen by ``cur`` (its transaction's snapshot)."""
+    out: dict[str, int] = {}
+    for schema, table in _tables(cur):
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table)))
+        out[f"{schema}.{table}"] = cur.fetchone()[0]
+    return out
+
+
 def table_row_counts(conn: str | PgConn) -> dict[str, int]:
     """Exact ``count(*)`` of every user table, keyed ``"schema.table"``."""
-    out: dict[str, int] = {}
     with PgConn.parse(conn).connect() as c, c.cursor() as cur:
-        for schema, table in _tables(cur):
-            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table)))
-            out[f"{schema}.{table}"] = cur.fetchone()[0]
-    return out
+        return row_counts_in(cur)
 
 
 def table_checksums(conn: str | PgConn) -> dict[str, str]:
@@ -269,3 +274,18 @@ def swap_in_database(admin: str | PgConn, scratch: str, live: str, keep_old_as: 
         if had_live:
             rename_database(admin, keep_old_as, live)
         raise
+
+
+def database_owner(admin: str | PgConn, name: str) -> str | None:
+    """The owner role of database ``name`` (None if there is no such database)."""
+    with PgConn.parse(admin).connect() as c:
+        row = c.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                        (name,)).fetchone()
+    return row[0] if row else None
+
+
+def can_act_as(admin: str | PgConn, role: str) -> bool:
+    """Whether the admin connection's user may ``SET ROLE`` to ``role``."""
+    with PgConn.parse(admin).connect() as c:
+        row = c.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (role,)).fetchone()
+    return bool(row and row[0])

@@ -143,6 +143,10 @@ class S3Store:
                         connect_timeout=s.connect_timeout,
                         read_timeout=s.read_timeout,
                         s3={"addressing_style": "path" if s.endpoint_url else "auto"},
+                        # Our own sha256 covers integrity. botocore's default CRC on every
+                        # part costs CPU and is refused by some S3-compatible stores (R2).
+                        request_checksum_calculation="when_required",
+                        response_checksum_validation="when_required",
                     )
                     self._client = boto3.session.Session().client(
                         "s3", endpoint_url=s.endpoint_url, region_name=s.region,

@@ -706,6 +706,12 @@ class Workspace:
         result = self._data(["state", "pull"])
         return json.loads(result.stdout) if result.stdout.strip() else {}
 
+    def force_unlock(self, lock_id: str) -> RunResult:
+        """terraform force-unlock -force LOCK_ID: release a state lock left by a killed run."""
+        if not re.match(r"^[A-Za-z0-9._:-]{1,200}$", lock_id or ""):
+            raise ValueError(f"invalid lock id: {lock_id!r}")
+        return self._data(["force-unlock", "-force", lock_id])
+
     def fmt_check(self, recursive: bool = True) -> list[str]:
         """Files that ``terraform fmt`` would rewrite (empty list: all formatted)."""
         args = ["fmt", "-check", "-list=true", "-no-color"]

@@ -88,7 +88,14 @@ class RunContext:
             if not batch:
                 return
             for start in range(0, len(batch), FLUSH_BATCH):
-                RunLine.objects.bulk_create(batch[start : start + FLUSH_BATCH])
+                try:
+                    RunLine.objects.bulk_create(batch[start : start + FLUSH_BATCH])
+                except Exception:
+                    # The database blinked: keep the unwritten lines for the next flush
+                    # instead of losing them (hardening).
+                    with self._buffer_lock:
+                        self._buffer[:0] = batch[start:]
+                    raise
             Run.objects.filter(pk=self.run.pk).update(line_count=batch[-1].seq)
 
     # --- cancel -------------------------------------------------------------------------
@@ -218,16 +225,20 @@ def execute_run(run_id: int) -> str | None:
         ctx.cleanup()
     if status == Status.SUCCEEDED and ctx.canceled:
         ctx.log("A cancel was requested after the work had finished; it completed normally.")
-    ctx.flush()
     finished = timezone.now()
-    Run.objects.filter(pk=run_id, status=Status.RUNNING).update(
-        status=status,
-        finished_at=finished,
-        error=error[:10000],
-        result=_redact_json(ctx.result, ctx.redactor),
-    )
-    Lock.release_for(run)
-    run.refresh_from_db()
+
+    def finish() -> None:
+        ctx.flush()
+        Run.objects.filter(pk=run_id, status=Status.RUNNING).update(
+            status=status,
+            finished_at=finished,
+            error=error[:10000],
+            result=_redact_json(ctx.result, ctx.redactor),
+        )
+        Lock.release_for(run)
+        run.refresh_from_db()
+
+    _retry_while_the_database_is_away(finish, run_id)
     record(
         "run.end",
         outcome=_outcome(run.status),
@@ -240,6 +251,27 @@ def execute_run(run_id: int) -> str | None:
         error=run.error[:500],
     )
     return run.status
+
+
+def _retry_while_the_database_is_away(fn, run_id: int) -> None:
+    """Write a run's end even when the database was cut while it ran: the connection this
+    thread opened at the start may be dead by now. Reconnect and retry for up to the stale
+    window; after that the reaper fails the run and frees its lock (hardening)."""
+    from django.db import InterfaceError, OperationalError
+
+    deadline = time.monotonic() + settings.RUN_STALE_SECONDS
+    delay = 0.2
+    while True:
+        try:
+            fn()
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database unavailable while ending run %s; retrying", run_id)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def _redact_json(data, redactor: Redactor):

@@ -17,6 +17,8 @@ class RunKind:
     # Where the owner starts it: POST /api/runs/ only takes "selfcheck".
     endpoint: str = ""
     timeout: int | None = None
+    # links(run) -> [(label, url)]: pages of the kind's own app shown on the run page.
+    links: Callable | None = None
 
 
 _KINDS: dict[str, RunKind] = {}

@@ -100,6 +100,13 @@ class Run(models.Model):
         except LookupError:
             return self.kind
 
+    def kind_links(self) -> list[tuple[str, str]]:
+        try:
+            spec = kinds.get(self.kind)
+        except LookupError:
+            return []
+        return list(spec.links(self)) if spec.links else []
+
     def waiting_for_worker(self) -> str | None:
         """Why a queued run has not started, when the answer is "no free worker"."""
         if self.status != Status.QUEUED:
@@ -123,11 +130,13 @@ class Run(models.Model):
         parent: Run | None = None,
         scheduled: bool = False,
         request=None,
+        enqueue: bool = True,
     ) -> Run | None:
         """Create a queued run, take its lock, audit it and enqueue it after commit.
 
         Raises LockHeld when the lock is taken. A scheduled run that finds its lock held is
-        not created: an audit event says it was skipped and None is returned.
+        not created: an audit event says it was skipped and None is returned. With
+        ``enqueue=False`` the caller runs it in its own process (a management command).
         """
         spec = kinds.get(kind)
         if request is not None:
@@ -158,7 +167,8 @@ class Run(models.Model):
                     kind=kind,
                     scheduled=scheduled,
                 )
-                transaction.on_commit(lambda: enqueue(run.pk, spec.timeout))
+                if enqueue:
+                    transaction.on_commit(lambda: _enqueue(run.pk, spec.timeout))
         except LockHeld as held:
             if not scheduled:
                 raise
@@ -265,10 +275,27 @@ def _actor_from_request(request) -> str | None:
     return actor_of(user, token)
 
 
-def enqueue(run_id: int, timeout: int | None = None) -> None:
+def _enqueue(run_id: int, timeout: int | None = None) -> None:
     from django_q.tasks import async_task
 
     options = {"task_name": f"run-{run_id}", "group": "runs"}
     if timeout:
         options["timeout"] = timeout
     async_task("portal.runs.engine.execute_run", run_id, q_options=options)
+
+
+def latest_runs(targets, per_target: int = 1) -> dict[str, list[Run]]:
+    """The newest runs of each target ({target: [run, ...]}, newest first) in ONE query: a
+    LIMITed sub-select per target, each read from the (target, -created_at) index, instead
+    of a query per target or ranking every run of every target."""
+    targets = list(dict.fromkeys(targets))
+    out: dict[str, list[Run]] = {target: [] for target in targets}
+    if not targets:
+        return out
+    wanted = models.Q()
+    for target in targets:
+        newest = Run.objects.filter(target=target).order_by("-created_at", "-id")
+        wanted |= models.Q(pk__in=newest.values("pk")[:per_target])
+    for run in Run.objects.filter(wanted).order_by("-created_at", "-id"):
+        out[run.target].append(run)
+    return out

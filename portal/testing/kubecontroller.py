@@ -44,6 +44,7 @@ class _Rule:
     namespace: str | None
     labels: list
     mode: Mode
+    image: str | None = None  # only while some container of the template runs this image
 
 
 @dataclass
@@ -119,14 +120,17 @@ class KubeController:
 
     def set_mode(self, name: str | None = None, mode: str = "complete", *,
                  namespace: str | None = None, labels: str | None = None, delay: float = 0.0,
-                 step: float = 0.0, deadline: float | None = None) -> None:
+                 step: float = 0.0, deadline: float | None = None,
+                 image: str | None = None) -> None:
         """Rule for Deployments named ``name`` (or owned by a KuberoApp of that name),
-        optionally limited to a namespace or a label selector. Later rules win."""
+        optionally limited to a namespace, a label selector, or templates that run
+        ``image`` (a "broken image": rolling back to another image completes, as on a real
+        cluster). Later rules win."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
         with self._lock:
             self._rules.append(_Rule(name, namespace, parse_label_selector(labels),
-                                     Mode(mode, delay, step, deadline)))
+                                     Mode(mode, delay, step, deadline), image))
         self.kick()
 
     def clear_modes(self) -> None:
@@ -204,6 +208,9 @@ class KubeController:
             if rule.namespace is not None and rule.namespace != meta["namespace"]:
                 continue
             if rule.labels and not labels_match(rule.labels, meta.get("labels")):
+                continue
+            if rule.image is not None and rule.image not in {
+                    c.get("image") for c in dep["spec"]["template"]["spec"]["containers"]}:
                 continue
             return rule.mode
         return self.default

@@ -5,6 +5,7 @@
                               access_key="test", secret_key="test", max_attempts=1)
         srv.fail_upload_part(status=507, times=None)   # every UploadPart answers 507
         srv.corrupt_get("backups/x.dump.zst")         # flip a byte in that object's GET body
+        srv.delay_upload_part(0.5)                     # slow every UploadPart (mid-stream tests)
         srv.reset()                                    # empty moto and drop all fault rules
 
 ``endpoint_url`` goes through the proxy; ``direct_url`` talks to moto itself. A rule with
@@ -17,6 +18,7 @@ from __future__ import annotations
 import http.client
 import logging
 import threading
+import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -30,8 +32,9 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te
 
 @dataclass
 class FaultRule:
-    kind: str  # "upload_part" | "corrupt_get"
+    kind: str  # "upload_part" | "corrupt_get" | "delay_upload_part"
     status: int = 500
+    delay: float = 0.0  # seconds, for delay_upload_part
     key: str | None = None  # object key (without bucket) for corrupt_get
     times: int | None = 1  # None = forever
     fired: int = 0
@@ -99,6 +102,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(url.query)
         faults = self.server.faults
         if self.command == "PUT" and "partNumber" in query and "uploadId" in query:
+            slow = faults.match("delay_upload_part")
+            if slow:
+                time.sleep(slow.delay)
             rule = faults.match("upload_part")
             if rule:
                 self._send_error(rule.status)
@@ -224,6 +230,10 @@ class S3TestServer:
     def fail_upload_part(self, status: int = 500, times: int | None = 1) -> FaultRule:
         """UploadPart requests answer ``status`` (500 InternalError, 507 InsufficientStorage)."""
         return self._add(FaultRule("upload_part", status=status, times=times))
+
+    def delay_upload_part(self, seconds: float, times: int | None = None) -> FaultRule:
+        """UploadPart requests are held ``seconds`` before being forwarded (a slow network)."""
+        return self._add(FaultRule("delay_upload_part", delay=seconds, times=times))
 
     def corrupt_get(self, key: str, times: int | None = None) -> FaultRule:
         """GETs of object ``key`` return the body with one byte flipped (same length)."""

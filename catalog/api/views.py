@@ -1,0 +1,203 @@
+"""Catalog REST API: entities (list with filters, detail with relations), locations
+(CRUD, refresh), orphan clean-up and a dry-run validator. Views stay thin: the work is on
+the models (Location.add/start_import/remove, Entity.relation_rows...) and in
+catalog.filters, which the pages use too."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.descriptor import validate_text
+from catalog.filters import FilterError, filter_entities, list_columns
+from catalog.models import Entity, Location, LocationExists
+from portal.api.errors import ApiError
+from portal.lib.yaml_safe import DEFAULT_MAX_BYTES
+from portal.runs.api import lock_conflict
+from portal.runs.models import LockHeld
+
+from .serializers import (
+    EntityDetailSerializer,
+    EntitySummarySerializer,
+    ImportStartedSerializer,
+    LocationSerializer,
+    ValidateResponseSerializer,
+)
+
+_BOOL = {"enum": ["true", "false"]}
+
+
+def _started(run, location) -> Response:
+    return Response({"id": run.pk, "kind": run.kind, "status": run.status,
+                     "location": location.pk, "run_url": f"/api/runs/{run.pk}/"},
+                    status=status.HTTP_201_CREATED)
+
+
+def _entity_or_404(kind: str, namespace: str, name: str) -> Entity:
+    ref = f"{kind}:{namespace}/{name}".lower()
+    return get_object_or_404(Entity.objects.select_related("location"), ref=ref)
+
+
+class EntityListView(generics.ListAPIView):
+    serializer_class = EntitySummarySerializer
+
+    @extend_schema(parameters=[
+        OpenApiParameter("kind", str, description="e.g. component (comma-separated)"),
+        OpenApiParameter("type", str), OpenApiParameter("lifecycle", str),
+        OpenApiParameter("owner", str, description="an entity ref; kind defaults to group"),
+        OpenApiParameter("system", str, description="an entity ref; kind defaults to system"),
+        OpenApiParameter("tag", str), OpenApiParameter("environment", str),
+        OpenApiParameter("location", int),
+        OpenApiParameter("orphaned", str, **_BOOL), OpenApiParameter("has_errors", str, **_BOOL),
+        OpenApiParameter("q", str, description="text search in ref, title, description, tags"),
+    ])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        try:
+            return list_columns(filter_entities(self.request.query_params))
+        except FilterError as exc:
+            raise ApiError("invalid", str(exc), fields={exc.field: [exc.message]}) from None
+
+
+class EntityDetailView(APIView):
+    @extend_schema(responses=EntityDetailSerializer)
+    def get(self, request, kind: str, namespace: str, name: str):
+        entity = _entity_or_404(kind, namespace, name)
+        return Response(EntityDetailSerializer(entity, context={"request": request}).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, kind: str, namespace: str, name: str):
+        """Delete an orphaned entity (one that vanished from its location)."""
+        entity = _entity_or_404(kind, namespace, name)
+        if not entity.orphaned:
+            raise ApiError("not_orphaned", f"{entity.ref} is still defined by location "
+                           f"#{entity.location_id}; remove it from the source instead",
+                           status.HTTP_409_CONFLICT)
+        Entity.delete_refs([entity.ref])
+        from portal.audit.models import record
+
+        record("catalog.orphans.delete", target=entity.location.run_target, request=request,
+               entities=1, ref=entity.ref)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LocationListView(generics.ListCreateAPIView):
+    serializer_class = LocationSerializer
+    queryset = Location.objects.order_by("pk")
+
+    @extend_schema(responses={201: ImportStartedSerializer})
+    def post(self, request, *args, **kwargs):
+        """Add a location and start its first import (a run: follow it at run_url)."""
+        data = LocationSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = {k: data.validated_data.get(k) for k in ("kind", "target", "ref", "path")}
+        try:
+            location, run = Location.add(token=data.validated_data.get("token"),
+                                         request=request, **fields)
+        except LocationExists as exc:
+            raise ApiError("exists", str(exc), status.HTTP_409_CONFLICT,
+                           location=exc.location.pk) from None
+        return _started(run, location)
+
+
+class LocationDetailView(generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = LocationSerializer
+    queryset = Location.objects.all()
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def perform_update(self, serializer):
+        taken = Location.objects.filter(
+            **{k: serializer.validated_data[k] for k in ("kind", "target", "ref", "path")}
+        ).exclude(pk=serializer.instance.pk).first()
+        if taken is not None:
+            raise ApiError("exists", str(LocationExists(taken)), status.HTTP_409_CONFLICT,
+                           location=taken.pk)
+        location = serializer.save()
+        from portal.audit.models import record
+
+        record("catalog.location.update", target=location.run_target, request=self.request,
+               source=str(location), fields=sorted(serializer.validated_data))
+
+    def perform_destroy(self, instance):
+        try:
+            instance.remove(request=self.request)
+        except LockHeld as held:
+            raise lock_conflict(held) from None
+
+
+class LocationRefreshView(APIView):
+    @extend_schema(request=None, responses={201: ImportStartedSerializer})
+    def post(self, request, pk: int):
+        """Refresh now: re-read the location in a new run."""
+        location = get_object_or_404(Location, pk=pk)
+        try:
+            run = location.start_import(request=request, refresh=True)
+        except LockHeld as held:
+            raise lock_conflict(held) from None
+        return _started(run, location)
+
+
+class LocationOrphansView(APIView):
+    @extend_schema(request=None, responses=inline_serializer(
+        "OrphansDeleted", {"deleted": serializers.IntegerField()}))
+    def delete(self, request, pk: int):
+        """Delete every orphaned entity of this location."""
+        location = get_object_or_404(Location, pk=pk)
+        return Response({"deleted": location.delete_orphans(request=request)})
+
+
+class YamlTextParser(BaseParser):
+    """Hands the raw YAML text to the view: parsing is the bounded safe loader's job."""
+
+    media_type = "application/yaml"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = stream.read(DEFAULT_MAX_BYTES + 1) if stream is not None else b""
+        if len(data) > DEFAULT_MAX_BYTES:
+            raise ApiError("too_large", f"the document is larger than {DEFAULT_MAX_BYTES} "
+                           "bytes", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return data
+
+
+class AltYamlParser(YamlTextParser):
+    media_type = "application/x-yaml"
+
+
+class TextYamlParser(YamlTextParser):
+    media_type = "text/yaml"
+
+
+def _issue(issue) -> dict:
+    return {k: getattr(issue, k) for k in ("file", "line", "column", "entity", "field",
+                                           "message")}
+
+
+class ValidateView(APIView):
+    parser_classes = [YamlTextParser, AltYamlParser, TextYamlParser]
+
+    @extend_schema(request={"application/yaml": OpenApiTypes.STR},
+                   responses=ValidateResponseSerializer)
+    def post(self, request):
+        """Validate catalog YAML (one or more documents) as an import would, storing
+        nothing. Location targets are not followed."""
+        body = request.data
+        if not isinstance(body, bytes):
+            raise ApiError("unsupported_media_type", "send the YAML with Content-Type: "
+                           "application/yaml", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+        name = (request.query_params.get("filename") or "catalog-info.yaml")[:200]
+        result = validate_text(body, filename=name)
+        return Response({
+            "valid": result.ok,
+            "entities": [{"ref": e.ref, "kind": e.kind, "name": e.name, "line": e.line}
+                         for e in result.entities],
+            "relations": len(result.relations),
+            "errors": [_issue(i) for i in result.errors],
+            "warnings": [_issue(i) for i in result.warnings],
+        })

@@ -1,0 +1,122 @@
+"""Catalog pages: the entity list (filters, search, pages), an entity (fields, links,
+relations as a list and as an SVG graph, environments, config keys, errors) and the
+locations (add -> import run, refresh now, delete orphans). Input is validated by the
+same serializer as the API, and the work is done by the same model methods."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.runs.models import Lock, LockHeld, Run
+
+from . import graph
+from .api.serializers import LocationSerializer
+from .filters import FILTERS, FilterError, filter_entities, list_columns
+from .models import Entity, Location, LocationExists, kind_label
+
+PAGE_SIZE = 50
+
+
+def entity_list(request):
+    params = {k: request.GET.get(k, "") for k in FILTERS}
+    try:
+        entities = list_columns(filter_entities(params))
+    except FilterError as exc:
+        messages.error(request, f"Filter {exc}")
+        entities = Entity.objects.none()
+    page = Paginator(entities, PAGE_SIZE).get_page(request.GET.get("page"))
+    kinds = [(k, kind_label(k), n) for k, n in
+             Entity.objects.values_list("kind").annotate(n=Count("id")).order_by("kind")]
+    keep = request.GET.copy()
+    keep.pop("page", None)
+    query = keep.urlencode()
+    return render(request, "catalog/list.html", {
+        "page": page, "filters": params, "kinds": kinds, "query": query,
+        "filtered": any(params.values()),
+        "locations": Location.objects.count(),
+    })
+
+
+def entity_detail(request, kind: str, namespace: str, name: str):
+    ref = f"{kind}:{namespace}/{name}".lower()
+    entity = get_object_or_404(Entity.objects.select_related("location"), ref=ref)
+    relations = entity.relation_rows()
+    return render(request, "catalog/entity.html", {
+        "entity": entity,
+        "relations": relations,
+        "graph": graph.layout(entity, relations),
+        "annotation_links": entity.annotation_links(),
+        "environments": entity.environment_rows(),
+        "location_errors": entity.location.errors if entity.location.status == "failed" else [],
+    })
+
+
+def location_list(request):
+    form = {"target": "", "ref": "", "path": ""}
+    errors = {}
+    if request.method == "POST":
+        form = {k: request.POST.get(k, "") for k in ("target", "ref", "path")}
+        data = LocationSerializer(data={**form, "token": request.POST.get("token", "")})
+        if data.is_valid():
+            fields = {k: data.validated_data.get(k) for k in ("kind", "target", "ref", "path")}
+            try:
+                _location, run = Location.add(token=data.validated_data.get("token"),
+                                              request=request, **fields)
+            except LocationExists as exc:
+                messages.error(request, f"Refused: {exc}.")
+                return redirect(exc.location.get_absolute_url())
+            messages.success(request, f"Location added; import run #{run.pk} started.")
+            return redirect("run", pk=run.pk)
+        errors = {k: [str(m) for m in v] for k, v in data.errors.items()}
+    locations = Location.objects.order_by("pk").annotate(
+        orphans=Count("entities", filter=Q(entities__orphaned=True)))
+    return render(request, "catalog/locations.html", {
+        "locations": locations, "form": form, "errors": errors,
+    }, status=400 if errors else 200)
+
+
+def location_detail(request, pk: int):
+    location = get_object_or_404(Location, pk=pk)
+    return render(request, "catalog/location.html", {
+        "location": location,
+        "lock": Lock.holder(location.lock_key),
+        "runs": Run.objects.filter(target=location.run_target).order_by("-created_at")[:10],
+        "orphans": location.entities.filter(orphaned=True).order_by("ref")[:200],
+        "orphan_count": location.entities.filter(orphaned=True).count(),
+        "kinds": location.entities.values_list("kind").annotate(n=Count("id")).order_by("kind"),
+    })
+
+
+@require_POST
+def location_refresh(request, pk: int):
+    location = get_object_or_404(Location, pk=pk)
+    try:
+        run = location.start_import(request=request, refresh=True)
+    except LockHeld as held:
+        messages.error(request, f"Refused: {held}.")
+        return redirect(location.get_absolute_url())
+    return redirect("run", pk=run.pk)
+
+
+@require_POST
+def location_delete_orphans(request, pk: int):
+    location = get_object_or_404(Location, pk=pk)
+    count = location.delete_orphans(request=request)
+    messages.success(request, f"Deleted {count} orphaned entities.")
+    return redirect(location.get_absolute_url())
+
+
+@require_POST
+def location_delete(request, pk: int):
+    location = get_object_or_404(Location, pk=pk)
+    try:
+        count = location.remove(request=request)
+    except LockHeld as held:
+        messages.error(request, f"Refused: {held}.")
+        return redirect(location.get_absolute_url())
+    messages.success(request, f"Location #{pk} and its {count} entities deleted.")
+    return redirect("catalog-locations")

@@ -1,0 +1,87 @@
+"""The backups parts of the dashboard and of the environment page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Count, F, Max, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from envs.sections import dashboard_section, env_section
+
+from . import bucket
+from .models import Backup, BackupSource, Drill, Verification
+
+FRESH = timedelta(hours=26)  # a daily backup plus slack
+
+
+def env_status(env, now=None) -> dict:
+    """Freshness of an environment's backups and its last successful drill."""
+    return env_statuses([env], now)[0]
+
+
+def _latest_per_env(queryset, env_ids):
+    """The newest row per environment, in one query (a window function: portable to SQLite
+    and PostgreSQL), so the dashboard does not query once per environment."""
+    ranked = queryset.filter(source__environment_id__in=env_ids).annotate(
+        env_id=F("source__environment_id"),
+        rank=Window(RowNumber(), partition_by=F("source__environment_id"),
+                    order_by=[F("created_at").desc(), F("id").desc()]),
+    ).filter(rank=1)
+    return {row.env_id: row for row in ranked}
+
+
+def env_statuses(envs, now=None) -> list[dict]:
+    """env_status of several environments in a constant number of queries."""
+    now = now or timezone.now()
+    ids = [env.pk for env in envs]
+    sources = dict(BackupSource.objects.filter(environment_id__in=ids).order_by()
+                   .values("environment_id").annotate(n=Count("id"))
+                   .values_list("environment_id", "n"))
+    latest = dict(Backup.objects.filter(source__environment_id__in=ids, deleted_at__isnull=True,
+                                        verification=Verification.VERIFIED).order_by()
+                  .values("source__environment_id").annotate(last=Max("created_at"))
+                  .values_list("source__environment_id", "last"))
+    drills = _latest_per_env(Drill.objects.filter(passed=True), ids)
+    flagged = _latest_per_env(Backup.objects.filter(
+        deleted_at__isnull=True, created_at__gte=now - FRESH).exclude(flagged=""), ids)
+    rows = []
+    for env in envs:
+        count, last, drill = sources.get(env.pk, 0), latest.get(env.pk), drills.get(env.pk)
+        rows.append({
+            "env": env, "sources": count, "last_verified": last,
+            "stale": bool(count) and (last is None or last < now - FRESH),
+            "drill": drill, "drill_days": (now - drill.created_at).days if drill else None,
+            "flagged": flagged.get(env.pk),
+        })
+    return rows
+
+
+@dashboard_section(60, "backups/_dashboard.html")
+def dashboard(request, envs):
+    if not envs:
+        return None
+    rows = env_statuses(envs)
+    return {"rows": rows, "warnings": sum(1 for r in rows if r["stale"])}
+
+
+@env_section(60, "backups/_env_section.html")
+def env_page(request, env):
+    sources = list(BackupSource.objects.filter(environment=env))
+    # Rows point at the sources loaded above instead of joining them again: a source row
+    # decrypts its URLs and keys each time it is loaded.
+    by_id = {source.pk: source for source in sources}
+    backups = list(Backup.objects.filter(source__environment=env, deleted_at__isnull=True)
+                   .select_related("run")[:30])
+    drills = list(Drill.objects.filter(source__environment=env)
+                  .select_related("backup", "run")[:10])
+    for row in backups + drills:
+        row.source = by_id[row.source_id]
+    for b in backups:  # biggest tables first, for the page
+        b.top_tables = sorted(b.row_counts.items(), key=lambda kv: -kv[1])[:5]
+    return {
+        "status": env_status(env), "sources": sources, "backups": backups,
+        "drills": drills,
+        "bucket": bucket.describe(), "prod": env.is_prod,
+    }

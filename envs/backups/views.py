@@ -1,0 +1,99 @@
+"""Backup pages: thin POST views calling the same methods as the API, and the state fragment."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import APIException, ValidationError
+
+from envs.models import Environment
+from portal.runs.models import LockHeld
+
+from . import bucket, jobs
+from .api import register_source
+from .models import Backup, BackupSource
+
+
+def _refused(request, exc: Exception) -> None:
+    if isinstance(exc, LockHeld):
+        messages.error(request, f"Refused: {exc}.")
+    elif isinstance(exc, ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"input": exc.detail}
+        text = "; ".join(f"{k}: {v[0] if isinstance(v, list) else v}" for k, v in detail.items())
+        messages.error(request, f"Refused: {text}")
+    else:
+        messages.error(request, f"Refused: {getattr(exc, 'detail', exc)}")
+
+
+def _back(env: Environment):
+    return redirect(f"/envs/{env.name}/#backups")
+
+
+@require_POST
+def add_source(request, env: str):
+    environment = get_object_or_404(Environment, name=env)
+    data = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken" and v != ""}
+    data["encrypt"] = request.POST.get("encrypt") == "on"
+    try:
+        source = register_source(environment, data, request)
+    except APIException as exc:
+        _refused(request, exc)
+    else:
+        messages.success(request, f"Backup source {source.name} added.")
+    return _back(environment)
+
+
+@require_POST
+def backup_now(request, env: str):
+    environment = get_object_or_404(Environment, name=env)
+    source = get_object_or_404(BackupSource, environment=environment,
+                               name=request.POST.get("source", ""))
+    try:
+        run = source.start_backup(request=request)
+    except LockHeld as exc:
+        _refused(request, exc)
+        return _back(environment)
+    return redirect("run", pk=run.pk)
+
+
+@require_POST
+def retention_now(request, env: str):
+    environment = get_object_or_404(Environment, name=env)
+    source = get_object_or_404(BackupSource, environment=environment,
+                               name=request.POST.get("source", ""))
+    try:
+        run = source.start_retention(request=request)
+    except LockHeld as exc:
+        _refused(request, exc)
+        return _back(environment)
+    return redirect("run", pk=run.pk)
+
+
+@require_POST
+def restore(request, pk: int):
+    backup = get_object_or_404(Backup.objects.select_related("source__environment"), pk=pk)
+    try:
+        run = backup.start_restore(request.POST, request=request)
+    except (LockHeld, APIException) as exc:
+        _refused(request, exc)
+        return _back(backup.source.environment)
+    return redirect("run", pk=run.pk)
+
+
+@require_POST
+def drill(request, env: str):
+    environment = get_object_or_404(Environment, name=env)
+    try:
+        run = jobs.start_drill(environment, request=request)
+    except LockHeld as exc:
+        _refused(request, exc)
+        return _back(environment)
+    return redirect("run", pk=run.pk)
+
+
+@require_GET
+def state_versions(request, env: str):
+    environment = get_object_or_404(Environment, name=env)
+    return render(request, "backups/_state_versions.html",
+                  {"env": environment, "state": bucket.state_versions(environment)})

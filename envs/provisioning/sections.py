@@ -1,0 +1,62 @@
+"""Parts of the environment page and the dashboard that provisioning adds."""
+
+from __future__ import annotations
+
+import json
+
+from envs.sections import dashboard_section, env_section
+from portal.runs.choices import Status
+from portal.runs.models import Run
+
+from . import actions
+from .models import DriftStatus, PlanArtifact, StateSnapshot
+
+
+def overview(env) -> dict:
+    """Status at a glance, shared by the page section and the API."""
+    snapshot = StateSnapshot.objects.filter(environment=env).select_related(
+        "last_apply_run").first()
+    drift = DriftStatus.objects.filter(environment=env).first()
+    pending = list(PlanArtifact.objects.filter(environment=env, run__status=Status.PLANNED)
+                   .select_related("run").order_by("-created_at"))
+    return {"snapshot": snapshot, "drift": drift, "pending": pending}
+
+
+@env_section(10, "provisioning/_env_status.html")
+def status_section(request, env):
+    data = overview(env)
+    data["lock"] = env.lock_holder()
+    data["state_lock"] = actions.state_lock_info(env)
+    data["running"] = Run.objects.filter(target=env.target, kind__in=actions.TERRAFORM_KINDS,
+                                         status=Status.RUNNING).first()
+    return data
+
+
+@env_section(20, "provisioning/_env_state.html")
+def state_section(request, env):
+    snapshot = StateSnapshot.objects.filter(environment=env).first()
+    if snapshot is None or snapshot.serial is None:
+        return None
+    outputs = [{"name": name, "sensitive": o["sensitive"],
+                "value": o["value"] if isinstance(o["value"], str) else json.dumps(o["value"])}
+               for name, o in snapshot.outputs.items()]
+    return {"snapshot": snapshot, "outputs": outputs}
+
+
+@env_section(30, "provisioning/_env_variables.html")
+def variables_section(request, env):
+    return {
+        "variables_json": json.dumps(env.tf_variables or {}, indent=2, sort_keys=True),
+        "secret_names": env.secret_variable_names,
+        "declared": actions.stack_variables(env) if not env.is_git_source else {},
+    }
+
+
+@dashboard_section(10, "provisioning/_dashboard.html")
+def dashboard_drift(request, envs):
+    drift = {d.environment_id: d for d in DriftStatus.objects.all()}
+    pending = set(PlanArtifact.objects.filter(run__status=Status.PLANNED)
+                  .values_list("environment_id", flat=True))
+    rows = [{"env": env, "drift": drift.get(env.pk), "pending": env.pk in pending}
+            for env in envs]
+    return {"rows": rows} if rows else None
