@@ -1,0 +1,116 @@
+"""Form posts for secrets. Each validates with the API's serializers and calls the same
+actions as the API, then shows the run or says what was refused (never the value)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+from rest_framework import serializers
+
+from envs.guards import require_confirmation
+from envs.models import Environment
+from portal.api.errors import ApiError
+from portal.runs.models import LockHeld
+
+from . import actions, api
+from .models import Secret
+
+FORM_FIELDS = ("max_age_days", "generator", "length", "alphabet", "confirm")
+
+
+def _form_data(post) -> dict:
+    """Form fields -> the API's input shape (blank fields are left out)."""
+    data = {k: post[k] for k in FORM_FIELDS + ("name", "terraform_variable") if post.get(k)}
+    if post.get("value"):
+        data["value"] = post["value"]
+    if post.get("k8s_secret"):
+        data["kubernetes"] = {"secret": post["k8s_secret"],
+                              "namespace": post.get("k8s_namespace", ""),
+                              "key": post.get("k8s_key", "")}
+    if "name" in post:  # the add form: an unticked box means "no"
+        data["auto_rotate"] = bool(post.get("auto_rotate"))
+    if post.get("store_only"):
+        data["apply"] = False
+    return data
+
+
+def _errors(exc: serializers.ValidationError) -> str:
+    detail = exc.detail
+    if isinstance(detail, dict):
+        return "; ".join(f"{k}: {v[0] if isinstance(v, list) and v else v}"
+                         for k, v in detail.items())
+    return str(detail)
+
+
+def _act(request, env: Environment, fn):
+    back = redirect(f"/envs/{env.name}/#secrets")
+    try:
+        run, note = fn()
+    except serializers.ValidationError as exc:
+        messages.error(request, f"Refused: {_errors(exc)}")
+        return back
+    except ApiError as exc:
+        messages.error(request, f"Refused: {exc.detail}")
+        return back
+    except LockHeld as held:
+        messages.error(request, f"Refused: {held}.")
+        return back
+    if run is not None:
+        return redirect("run", pk=run.pk)
+    messages.success(request, note)
+    return back
+
+
+def _secret(env: Environment, name: str) -> Secret:
+    return get_object_or_404(Secret, environment=env, name=name)
+
+
+@require_POST
+def add(request, name: str):
+    env = get_object_or_404(Environment, name=name)
+
+    def go():
+        data = api.SecretCreate(data=_form_data(request.POST))
+        data.is_valid(raise_exception=True)
+        require_confirmation(env, request.POST)
+        secret, run = actions.create_secret(env, data.to_model(), request)
+        return run, f"Secret {secret.name} added (version {secret.version})."
+    return _act(request, env, go)
+
+
+@require_POST
+def set_value(request, name: str, secret: str):
+    env = get_object_or_404(Environment, name=name)
+    obj = _secret(env, secret)
+
+    def go():
+        data = api.SecretInput(data=_form_data(request.POST))
+        data.is_valid(raise_exception=True)
+        require_confirmation(env, request.POST)
+        saved, run = actions.set_value(obj, data.to_model(), request)
+        return run, f"{saved.name}: version {saved.version} stored."
+    return _act(request, env, go)
+
+
+@require_POST
+def rotate(request, name: str, secret: str):
+    env = get_object_or_404(Environment, name=name)
+    obj = _secret(env, secret)
+
+    def go():
+        require_confirmation(env, request.POST)
+        return actions.rotate(obj, request), ""
+    return _act(request, env, go)
+
+
+@require_POST
+def delete(request, name: str, secret: str):
+    env = get_object_or_404(Environment, name=name)
+    obj = _secret(env, secret)
+
+    def go():
+        require_confirmation(env, request.POST)
+        actions.delete(obj, request)
+        return None, f"{secret} removed from the portal (the Kubernetes Secret is unchanged)."
+    return _act(request, env, go)
