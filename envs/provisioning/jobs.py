@@ -4,6 +4,7 @@ Terraform talks to us only through portal.lib.terraform, one child process per c
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from typing import NoReturn
 
@@ -206,9 +207,15 @@ def record_state(ctx: RunContext, env: Environment, state: dict,
     snapshot = StateSnapshot.for_env(env)
     snapshot.serial = state.get("serial")
     snapshot.lineage = state.get("lineage") or ""
+    raw = {name: output.get("value") for name, output in (state.get("outputs") or {}).items()}
+    for name, output in (state.get("outputs") or {}).items():
+        if output.get("sensitive"):  # never echoed by a later line of this run either
+            value = output.get("value")
+            ctx.secret(value if isinstance(value, str) else json.dumps(value))
     snapshot.outputs = changes.state_outputs(state, ctx.redactor)
+    snapshot.output_values = json.dumps(raw, sort_keys=True, default=str)
     snapshot.resources = changes.state_resources(state)
-    fields = ["serial", "lineage", "outputs", "resources", "updated_at"]
+    fields = ["serial", "lineage", "outputs", "output_values", "resources", "updated_at"]
     if complete:
         snapshot.last_apply_run = ctx.run
         snapshot.last_applied_at = timezone.now()
