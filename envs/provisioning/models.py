@@ -86,6 +86,10 @@ class StateSnapshot(models.Model):
     serial = models.IntegerField(null=True)
     lineage = models.CharField(max_length=64, blank=True)
     outputs = models.JSONField(default=dict, help_text="name -> {value, sensitive}; masked")
+    # The outputs' real values (sensitive ones included), for actions that consume an
+    # output, such as filling a cluster connection from a platform's `kubeconfig`.
+    output_values = crypto.EncryptedTextField(
+        null=True, blank=True, help_text="JSON name -> value; encrypted, never shown")
     resources = models.JSONField(default=list, help_text="addresses and types in state")
     last_apply_run = models.ForeignKey(
         Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -107,6 +111,13 @@ class StateSnapshot(models.Model):
     def for_env(cls, env: Environment) -> StateSnapshot:
         snapshot, _ = cls.objects.get_or_create(environment=env)
         return snapshot
+
+    def output_value(self, name: str) -> tuple[bool, object]:
+        """(found, value) of an output as the last run that read the state left it."""
+        import json
+
+        values = json.loads(self.output_values) if self.output_values else {}
+        return (name in values, values.get(name))
 
     def local_state_bytes(self) -> bytes | None:
         if not self.local_state:
