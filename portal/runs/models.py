@@ -292,10 +292,17 @@ def latest_runs(targets, per_target: int = 1) -> dict[str, list[Run]]:
     out: dict[str, list[Run]] = {target: [] for target in targets}
     if not targets:
         return out
-    wanted = models.Q()
-    for target in targets:
-        newest = Run.objects.filter(target=target).order_by("-created_at", "-id")
-        wanted |= models.Q(pk__in=newest.values("pk")[:per_target])
-    for run in Run.objects.filter(wanted).order_by("-created_at", "-id"):
+    from django.db import connection
+
+    newest = [Run.objects.filter(target=target).order_by("-created_at", "-id")[:per_target]
+              for target in targets]
+    if connection.features.supports_slicing_ordering_in_compound:  # PostgreSQL
+        runs = newest[0].union(*newest[1:], all=True) if len(newest) > 1 else newest[0]
+    else:  # SQLite: no LIMIT inside UNION parts, but it reads each IN (...) from the index
+        wanted = models.Q()
+        for part in newest:
+            wanted |= models.Q(pk__in=part.values("pk"))
+        runs = Run.objects.filter(wanted)
+    for run in sorted(runs, key=lambda r: (r.created_at, r.pk), reverse=True):
         out[run.target].append(run)
     return out
