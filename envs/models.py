@@ -42,6 +42,11 @@ class Environment(models.Model):
     kubeconfig = EncryptedTextField(
         null=True, blank=True, help_text="cluster connection; write-only, encrypted at rest"
     )
+    kubeconfig_source = models.JSONField(
+        default=dict, blank=True,
+        help_text='where the kubeconfig came from: {} when set by hand, else '
+        '{"env", "output", "run"} (a Terraform output of that environment\'s apply run)',
+    )
     # --- Terraform source: a directory, or a git repository (URL + ref + path) ----------
     tf_directory = models.CharField(
         max_length=500, blank=True,

@@ -27,11 +27,11 @@ def envs(db):
 
 def test_cluster_connection_is_write_only(api, envs):
     assert api.get("/api/envs/dev/cluster/").json() == {"set": False, "server": None,
-                                                        "in_cluster": False}
+                                                        "in_cluster": False, "source": None}
     response = api.put("/api/envs/dev/cluster/", {"kubeconfig": KUBECONFIG}, format="json")
     assert response.status_code == 200
     assert response.json() == {"set": True, "server": "https://k8s.example.test:6443",
-                               "in_cluster": False}
+                               "in_cluster": False, "source": None}
     assert "tok-" not in response.content.decode()
     envs["dev"].refresh_from_db()
     assert "tok-SHOULD-NEVER-BE-ECHOED" in envs["dev"].kubeconfig

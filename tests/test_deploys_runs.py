@@ -325,7 +325,7 @@ def test_prod_needs_confirm_and_kubeconfig_never_shows(envs, api, kube, signed_i
     seen += [str(e.detail) for e in AuditEvent.objects.all()]
     seen += [str(r.params) + str(r.result) + r.error for r in Run.objects.all()]
     assert api.get("/api/envs/prod/cluster/").json() == {
-        "set": True, "server": kube.url, "in_cluster": False}
+        "set": True, "server": kube.url, "in_cluster": False, "source": None}
     for text in seen:
         assert TOKEN not in text and "current-context" not in text
 

@@ -38,11 +38,15 @@ def plan_and_approve(api, env="local", **data) -> int:
 
 
 def sleeping(seconds: int) -> list[int]:
+    """`sleep N` processes started by this test run's Terraform: their working directory is
+    a run directory under our DATA_DIR (other helpers' tests may sleep at the same time)."""
+    ours = str(Path(settings.DATA_DIR).resolve())
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes() == f"sleep\0{seconds}\0".encode():
+                if (entry / "cmdline").read_bytes() == f"sleep\0{seconds}\0".encode() and (
+                        os.readlink(entry / "cwd").startswith(ours)):
                     found.append(int(entry.name))
             except OSError:
                 pass

@@ -29,6 +29,18 @@ class ClusterInfoSerializer(serializers.Serializer):
     set = serializers.BooleanField()
     server = serializers.CharField(allow_null=True)
     in_cluster = serializers.BooleanField()
+    source = inline_serializer("ClusterSource", {
+        "env": serializers.CharField(), "output": serializers.CharField(),
+        "run": serializers.IntegerField(allow_null=True),
+        "outdated": serializers.BooleanField(help_text="that environment was applied again "
+                                             "since: copy the output again"),
+    }, allow_null=True, help_text="null when the kubeconfig was set by hand")
+
+
+class ClusterFromOutputSerializer(serializers.Serializer):
+    source = serializers.CharField(max_length=63, help_text="environment whose last apply "
+                                   "left the output (e.g. the platform)")
+    output = serializers.CharField(max_length=200, default="kubeconfig")
 
 
 class ClusterSerializer(serializers.Serializer):
@@ -187,10 +199,52 @@ def start(fn, *args, **kwargs) -> Response:
 
 def set_cluster(env: Environment, kubeconfig: str | None, request) -> dict:
     env.kubeconfig = kubeconfig or None
-    env.save(update_fields=["kubeconfig", "updated_at"])
+    env.kubeconfig_source = {}
+    env.save(update_fields=["kubeconfig", "kubeconfig_source", "updated_at"])
     info = cluster_info(env)
     record("deploys.cluster.set" if kubeconfig else "deploys.cluster.clear", target=env.target,
            request=request, server=info["server"])
+    return info
+
+
+def cluster_from_output(env: Environment, source_name: str, output: str, request) -> dict:
+    """Copy a Terraform output (the platform's ``kubeconfig``, sensitive) recorded by the
+    source environment's last apply into this environment's encrypted kubeconfig. The value
+    goes from one encrypted field to the other: never into a response, a message or the
+    audit (which names the source, the output and the server only)."""
+    from envs.provisioning.models import StateSnapshot
+
+    def refuse(field: str, msg: str) -> ApiError:
+        return ApiError("invalid", f"{field}: {msg}", fields={field: [msg]})
+
+    source = Environment.objects.filter(name=source_name).first()
+    if source is None:
+        raise refuse("source", f"no environment named {source_name!r}")
+    snapshot = StateSnapshot.objects.filter(environment=source).first()
+    if snapshot is None or snapshot.last_apply_run_id is None:
+        raise refuse("source", f"{source.name} has not been applied by the portal yet: "
+                     "apply it, then copy its output")
+    found, value = snapshot.output_value(output)
+    if not found:
+        names = ", ".join(sorted(snapshot.outputs)) or "none"
+        raise refuse("output", f"{source.name} has no output {output!r} (its outputs: {names})")
+    if not isinstance(value, str) or not value.strip():
+        raise refuse("output", f"output {output!r} of {source.name} is not a kubeconfig "
+                     "(it is not a non-empty string)")
+    try:
+        ClusterSerializer().validate_kubeconfig(value)
+    except serializers.ValidationError as exc:
+        detail = " ".join(str(m) for m in exc.detail)
+        raise refuse("output", f"output {output!r} of {source.name} is not a usable "
+                     f"kubeconfig: {detail}") from None
+    env.kubeconfig = value
+    env.kubeconfig_source = {"env": source.name, "output": output,
+                             "run": snapshot.last_apply_run_id}
+    env.save(update_fields=["kubeconfig", "kubeconfig_source", "updated_at"])
+    info = cluster_info(env)
+    record("deploys.cluster.from_output", target=env.target, request=request,
+           source=source.name, output=output, source_run=snapshot.last_apply_run_id,
+           server=info["server"])
     return info
 
 
@@ -270,6 +324,18 @@ class ClusterView(APIView):
     @extend_schema(request=None, responses=ClusterInfoSerializer)
     def delete(self, request, env):
         return Response(set_cluster(get_environment(env), None, request))
+
+
+class ClusterFromOutputView(APIView):
+    @extend_schema(request=ClusterFromOutputSerializer, responses=ClusterInfoSerializer,
+                   summary="Set the cluster connection from a Terraform output (e.g. the "
+                   "platform's sensitive `kubeconfig`) of another environment's last apply; "
+                   "the value is copied between encrypted fields and never returned")
+    def post(self, request, env):
+        environment = get_environment(env)
+        data = valid(ClusterFromOutputSerializer, request)
+        return Response(cluster_from_output(environment, data["source"], data["output"],
+                                            request))
 
 
 class TargetsView(APIView):

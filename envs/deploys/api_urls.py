@@ -4,6 +4,8 @@ from . import api
 
 urlpatterns = [
     path("envs/<str:env>/cluster/", api.ClusterView.as_view(), name="api-deploys-cluster"),
+    path("envs/<str:env>/cluster/from-output/", api.ClusterFromOutputView.as_view(),
+         name="api-deploys-cluster-from-output"),
     path("envs/<str:env>/targets/", api.TargetsView.as_view(), name="api-deploys-targets"),
     path("envs/<str:env>/deploys/", api.DeployView.as_view(), name="api-deploys-deploy"),
     path("envs/<str:env>/rollback/", api.RollbackView.as_view(), name="api-deploys-rollback"),

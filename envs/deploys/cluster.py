@@ -25,15 +25,38 @@ class NoCluster(Exception):
 
 
 def cluster_info(env) -> dict:
-    """What may be shown about the connection: whether it is set and the server URL."""
+    """What may be shown about the connection: whether it is set, the server URL, and
+    where it came from (by hand, or a Terraform output: then whether that environment was
+    applied again since, which may have changed the kubeconfig)."""
     if env.kubeconfig:
         try:
-            return {"set": True, "server": server_url(env.kubeconfig), "in_cluster": False}
+            server = server_url(env.kubeconfig)
         except KubeError:
-            return {"set": True, "server": None, "in_cluster": False}
+            server = None
+        return {"set": True, "server": server, "in_cluster": False,
+                "source": _source_info(env.kubeconfig_source)}
     if settings.DEPLOY_IN_CLUSTER:
-        return {"set": True, "server": "in-cluster", "in_cluster": True}
-    return {"set": False, "server": None, "in_cluster": False}
+        return {"set": True, "server": "in-cluster", "in_cluster": True, "source": None}
+    return {"set": False, "server": None, "in_cluster": False, "source": None}
+
+
+def _source_info(source: dict | None) -> dict | None:
+    if not source or not source.get("env"):
+        return None
+    from envs.provisioning.models import StateSnapshot
+
+    latest = StateSnapshot.objects.filter(environment__name=source["env"]).values_list(
+        "last_apply_run_id", flat=True).first()
+    return {"env": source["env"], "output": source.get("output", ""),
+            "run": source.get("run"), "outdated": bool(latest and latest != source.get("run"))}
+
+
+def output_sources(output: str = "kubeconfig") -> list[str]:
+    """Environments whose last apply left an output of that name (the page's choices)."""
+    from envs.provisioning.models import StateSnapshot
+
+    return sorted(StateSnapshot.objects.filter(outputs__has_key=output).values_list(
+        "environment__name", flat=True))
 
 
 def kubeconfig_secrets(text: str | None) -> list[str]:

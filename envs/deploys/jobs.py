@@ -22,6 +22,7 @@ from portal.runs.kinds import RunKind, register
 
 from . import refs
 from .cluster import NoCluster, connect, kubeconfig_secrets, refuse_if_managed, resolve
+from .envvars import env_record
 from .models import Release, Target
 
 CANCEL_NOTE = ("Cancel stops the portal's watch only: the cluster keeps rolling out what was "
@@ -100,28 +101,6 @@ def _container(dep: dict, name: str) -> dict:
     raise KubeError(f"container {name!r} not found in deployment {meta['namespace']}/"
                     f"{meta['name']} (containers: {', '.join(c['name'] for c in containers)})",
                     "not_found")
-
-
-def env_record(container: dict) -> dict:
-    """The container's non-secret env: plain values, and only what valueFrom/envFrom point
-    at (never the values behind them)."""
-    plain, refs_, env_from = {}, {}, []
-    for e in container.get("env") or []:
-        source = e.get("valueFrom")
-        if source is None:
-            plain[e["name"]] = e.get("value", "")
-            continue
-        for key, ref in source.items():
-            if isinstance(ref, dict) and ref:
-                what = "/".join(str(ref[k]) for k in ("name", "key", "fieldPath", "resource")
-                                if ref.get(k))
-                refs_[e["name"]] = f"{key} {what}"
-    for e in container.get("envFrom") or []:
-        for key in ("secretRef", "configMapRef"):
-            if e.get(key):
-                env_from.append(f"{key} {e[key].get('name')}" + (
-                    f" (prefix {e['prefix']})" if e.get("prefix") else ""))
-    return {"plain": plain, "refs": refs_, "env_from": env_from}
 
 
 def _guarded(ctx, read, write, what: str):
@@ -237,65 +216,14 @@ def _env_diff(old: dict, new: dict) -> str:
     return ", ".join(parts) or "no change"
 
 
-# --- KuberoApp targets -------------------------------------------------------------------
-
-def _kubero_rollout(ctx, cluster: Cluster, target: Target, image: str) -> Applied:
-    ns, name = target.effective_namespace(), target.kuberoapp
-    workload = f"KuberoApp {ns}/{name}"
-    app = cluster.get_kubero_app(ns, name)
-    before = cluster.kubero_app_image(app)
-    ctx.log(f"{workload}: image before: {before}")
-
-    def apply(img: str) -> dict:
-        return _guarded(ctx, lambda: cluster.get_kubero_app(ns, name),
-                        lambda obj: cluster.set_kubero_app_image(
-                            ns, name, img, obj["metadata"]["resourceVersion"]), workload)
-
-    after = cluster.kubero_app_image(apply(image)) if image != before else before
-    ctx.log(f"{workload}: image after: {after}; waiting for the operator's Deployments")
-    deployments = cluster.kubero_app_deployments(ns, name)
-    deadline = max([d["spec"].get("progressDeadlineSeconds") or 600 for d in deployments]
-                   or [600])
-    timeout = _timeout(target, deadline)
-    result = cluster.watch_kubero_app(ns, name, timeout, on_progress=lambda s: ctx.log(f"  {s}"),
-                                      should_cancel=lambda: ctx.canceled)
-    if result.state == "canceled":
-        for dep in cluster.kubero_app_deployments(ns, name):
-            _left_state(ctx, cluster, ns, dep["metadata"]["name"])
-        raise Canceled()
-    if not result.ok:
-        why = _why(result, timeout)
-        if not target.auto_rollback:
-            raise RunFailed(f"rollout of {image} on {workload} failed: {why}; auto-rollback "
-                            f"is disabled for this target, so it keeps {after}")
-        ctx.log(f"== Automatic rollback of {workload} to {before} ==")
-        apply(before)
-        back = cluster.watch_kubero_app(ns, name, timeout,
-                                        on_progress=lambda s: ctx.log(f"  {s}"),
-                                        should_cancel=lambda: ctx.canceled)
-        tail = "" if back.ok else (
-            f", but the rollback did not complete either: {_why(back, timeout)}")
-        raise RunFailed(f"rollout of {image} on {workload} failed: {why}; rolled back to "
-                        f"{before}{tail}")
-    digest, env = "", {}
-    for dep in cluster.kubero_app_deployments(ns, name):
-        for c in dep["spec"]["template"]["spec"]["containers"]:
-            if c.get("image") == after:
-                digests = {refs.digest_of(i) for i in cluster.pod_image_ids(dep, c["name"])}
-                digests.discard("")
-                digest = digest or (digests.pop() if len(digests) == 1 else "")
-                env = env or env_record(c)
-    return Applied(workload, before, after, digest, env)
-
-
 # --- the kinds ---------------------------------------------------------------------------
 
 def _roll(ctx, cluster: Cluster, target: Target, image: str | None,
-          env_vars: dict | None = None) -> Applied:
+          env_vars: dict | None = None, record: dict | None = None) -> Applied:
     if target.kuberoapp:
-        if env_vars is not None:
-            ctx.log("Note: a KuberoApp's env lives in the app's spec; only its image is restored.")
-        return _kubero_rollout(ctx, cluster, target, image or "")
+        from .kubero import kubero_rollout  # it uses this module's helpers
+
+        return kubero_rollout(ctx, cluster, target, image or "", env_vars, record)
     return _deployment_rollout(ctx, cluster, target, image, env_vars)
 
 
@@ -366,7 +294,7 @@ def execute_rollback(ctx) -> None:
         _resolved(ctx, target, cluster)
         plain = (release.env or {}).get("plain")
         applied = _roll(ctx, cluster, target, release.image,
-                        plain if isinstance(plain, dict) else None)
+                        plain if isinstance(plain, dict) else None, release.env or {})
         if release.digest and applied.digest and release.digest != applied.digest:
             ctx.log(f"Warning: {release.image} now resolves to {applied.digest}; release "
                     f"#{release.pk} ran {release.digest} (the tag was moved)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from envs.sections import dashboard_section, env_section
 
 from . import promotions
-from .cluster import cluster_info, live_status
+from .cluster import cluster_info, live_status, output_sources
 from .models import Release
 
 
@@ -32,6 +32,8 @@ def env_deploys(request, env) -> dict:
         environment=env, status=Release.Status.LIVE)}
     return {
         "cluster": info, "status": status, "workloads": workloads,
+        # Environments whose last apply left a `kubeconfig` output (the platform's).
+        "kubeconfig_sources": output_sources("kubeconfig"),
         "targets": [{"target": t, "live": live.get(t.component)} for t in targets],
         "releases": Release.objects.filter(environment=env).select_related("run")[:30],
         "confirm": env.is_prod,

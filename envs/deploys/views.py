@@ -67,6 +67,19 @@ def set_cluster(request, name: str):
 
 
 @require_POST
+def cluster_from_output(request, name: str):
+    env = get_object_or_404(Environment, name=name)
+
+    def go():
+        data = _valid(api.ClusterFromOutputSerializer, request)
+        info = api.cluster_from_output(env, data["source"], data["output"], request)
+        messages.success(request, f"Cluster connection of {env.name} set from output "
+                         f"{data['output']} of {data['source']}: {info['server']}.")
+        return None
+    return _act(request, env, go)
+
+
+@require_POST
 def set_target(request, name: str):
     env = get_object_or_404(Environment, name=name)
 

@@ -15,6 +15,8 @@ ACTIONS = ("create", "update", "replace", "delete", "import", "read")
 
 
 def action_of(actions: list[str], importing: bool = False) -> str:
+    """One word per change; an import that changes nothing more is the action "import"
+    (an import that also updates keeps "update", flagged with ``import_id``)."""
     if sorted(actions) == ["create", "delete"]:
         return "replace"
     if actions in (["create"], ["update"], ["delete"], ["read"]):
@@ -59,6 +61,18 @@ def redact(value: Any, redactor: Redactor | None) -> Any:
     return value
 
 
+def import_id(change: dict) -> str:
+    """The id an ``import {}`` block adopts (or its identity, Terraform 1.12+), else ""."""
+    importing = change.get("importing")
+    if not isinstance(importing, dict):
+        return ""
+    if importing.get("id"):
+        return str(importing["id"])
+    identity = importing.get("identity")
+    return ", ".join(f"{k}={v}" for k, v in sorted(identity.items())) if isinstance(
+        identity, dict) else "(import)"
+
+
 def _diff(before: Any, after: Any) -> list[dict]:
     """Attribute rows that differ (top level; nested values compared whole)."""
     if not isinstance(before, dict) or not isinstance(after, dict):
@@ -76,7 +90,8 @@ def resource_changes(doc: dict, redactor: Redactor | None = None) -> list[dict]:
     out = []
     for rc in doc.get("resource_changes") or []:
         change = rc.get("change") or {}
-        action = action_of(change.get("actions") or [], bool(change.get("importing")))
+        imported = import_id(change)
+        action = action_of(change.get("actions") or [], bool(imported))
         if action == "no-op":
             continue
         before = mask(change.get("before"), change.get("before_sensitive"))
@@ -89,6 +104,7 @@ def resource_changes(doc: dict, redactor: Redactor | None = None) -> list[dict]:
             "reason": rc.get("action_reason", ""),
             "diff": _diff(before or {}, after or {}),
             "replace_paths": change.get("replace_paths") or [],
+            "import_id": imported,
         }
         out.append(redact(item, redactor))
     return out
@@ -110,7 +126,10 @@ def output_changes(doc: dict, redactor: Redactor | None = None) -> list[dict]:
 
 
 def counts(changes: list[dict]) -> dict[str, int]:
+    """Per action; "import" counts every resource adopted by an ``import {}`` block, the
+    way Terraform's summary does ("1 to import, 0 to add, 1 to change")."""
     tally = Counter(c["action"] for c in changes)
+    tally["import"] = sum(1 for c in changes if c.get("import_id") or c["action"] == "import")
     return {action: tally.get(action, 0) for action in ACTIONS}
 
 

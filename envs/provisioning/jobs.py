@@ -208,7 +208,7 @@ def record_state(ctx: RunContext, env: Environment, state: dict,
     snapshot.serial = state.get("serial")
     snapshot.lineage = state.get("lineage") or ""
     raw = {name: output.get("value") for name, output in (state.get("outputs") or {}).items()}
-    for name, output in (state.get("outputs") or {}).items():
+    for output in (state.get("outputs") or {}).values():
         if output.get("sensitive"):  # never echoed by a later line of this run either
             value = output.get("value")
             ctx.secret(value if isinstance(value, str) else json.dumps(value))

@@ -537,15 +537,37 @@ class Cluster:
         image = (app.get("spec") or {}).get("image") or {}
         return f"{image.get('repository', '')}:{image.get('tag') or 'latest'}"
 
+    @staticmethod
+    def kubero_app_env_vars(app: dict) -> list[dict]:
+        """spec.envVars: the app's environment, a list of {name, value} (or valueFrom)."""
+        return [dict(e) for e in (app.get("spec") or {}).get("envVars") or []
+                if isinstance(e, dict) and e.get("name")]
+
     def set_kubero_app_image(self, namespace: str, name: str, image: str,
                              resource_version: str | None = None) -> dict:
         """Set spec.image.repository/tag; with ``resource_version`` the merge patch carries
         it, so the server refuses (409) if the app changed since it was read."""
-        repository, tag = split_image(image)
-        body: dict[str, Any] = {"spec": {"image": {"repository": repository, "tag": tag}}}
+        return self.set_kubero_app(namespace, name, resource_version, image=image)
+
+    def set_kubero_app(self, namespace: str, name: str, resource_version: str | None = None,
+                       *, image: str | None = None,
+                       env_vars: list[dict] | None = None) -> dict:
+        """Image and/or spec.envVars of a KuberoApp in ONE merge patch (one operator
+        upgrade). A merge patch replaces a list whole, so ``env_vars`` is the complete new
+        list; other spec fields (and image fields other than repository/tag) stay as they
+        are. With ``resource_version`` the server refuses (409) if the app changed since."""
+        spec: dict[str, Any] = {}
+        if image is not None:
+            repository, tag = split_image(image)
+            spec["image"] = {"repository": repository, "tag": tag}
+        if env_vars is not None:
+            spec["envVars"] = env_vars
+        body: dict[str, Any] = {"spec": spec}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        return self._call(f"set image of KuberoApp {namespace}/{name}",
+        doing = " and ".join(w for w, v in (("image", image), ("envVars", env_vars))
+                             if v is not None) or "nothing"
+        return self._call(f"set {doing} of KuberoApp {namespace}/{name}",
                           self.custom.patch_namespaced_custom_object, KUBERO_GROUP,
                           KUBERO_VERSION, namespace, KUBERO_PLURAL, name, body)
 

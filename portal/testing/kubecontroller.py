@@ -403,6 +403,8 @@ class KubeController:
         dep_name = f"{name}-kuberoapp-web"
         selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
         labels = {**selector, "app.kubernetes.io/managed-by": "kubero"}
+        # Like Kubero's chart: spec.envVars becomes the web container's env.
+        env = [dict(e) for e in spec.get("envVars") or [] if isinstance(e, dict)]
         dep = self.store.find("deployments", ns, dep_name)
         if dep is None:
             self.store.create("deployments", {
@@ -411,18 +413,24 @@ class KubeController:
                 "spec": {"replicas": replicas, "selector": {"matchLabels": selector},
                          "template": {"metadata": {"labels": labels}, "spec": {"containers": [
                              {"name": KUBERO_CONTAINER, "image": image,
+                              **({"env": env} if env else {}),
                               "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]}}},
             }, ns)
         else:
             containers = dep["spec"]["template"]["spec"]["containers"]
             current = next((c for c in containers if c["name"] == KUBERO_CONTAINER), None)
-            if (current and current.get("image") != image) or \
+            if (current and (current.get("image") != image
+                             or (current.get("env") or []) != env)) or \
                     dep["spec"].get("replicas") != replicas:
                 def propagate(d: dict) -> None:
                     d["spec"]["replicas"] = replicas
                     for c in d["spec"]["template"]["spec"]["containers"]:
                         if c["name"] == KUBERO_CONTAINER:
                             c["image"] = image
+                            if env:
+                                c["env"] = env
+                            else:
+                                c.pop("env", None)
                 self.store.mutate("deployments", ns, dep_name, propagate)
         deployed = {"conditions": [{"type": "Deployed", "status": "True",
                                     "reason": "UpgradeSuccessful", "message": image}]}

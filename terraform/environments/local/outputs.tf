@@ -32,3 +32,22 @@ output "api_token_configured" {
   description = "Whether a token was supplied (never the token itself)."
   value       = nonsensitive(length(var.api_token) > 0)
 }
+
+# What a real platform stack hands to the environments on its cluster: a kubeconfig,
+# sensitive. This one points at the pretend VPS (TEST-NET address, nothing answers) with a
+# token that exists only in this state.
+output "kubeconfig" {
+  description = "Kubeconfig of the (pretend) k3s cluster; the portal can copy it into an environment's cluster connection."
+  sensitive   = true
+  value = yamlencode({
+    apiVersion        = "v1"
+    kind              = "Config"
+    "current-context" = var.environment
+    clusters = [{
+      name    = var.environment
+      cluster = { server = terraform_data.k3s.output.endpoint, "insecure-skip-tls-verify" = true }
+    }]
+    users    = [{ name = "portal", user = { token = "local-${terraform_data.k3s.id}" } }]
+    contexts = [{ name = var.environment, context = { cluster = var.environment, user = "portal" } }]
+  })
+}
