@@ -63,6 +63,21 @@ def test_multipart_upload_download_and_sidecar(store):
     assert b"".join(pieces) == data and max(map(len, pieces)) <= MIB
 
 
+def test_parts_in_flight_keep_order_and_abort_cleanly(store, s3srv):
+    chunks = [os.urandom(MIB) for _ in range(41)]  # 6 parts, up to 2 uploading at once
+    data = b"".join(chunks)
+    s3srv.delay_upload_part(0.05)  # so parts really overlap
+    res = store.upload_stream("c/obj", iter(chunks), concurrency=2)
+    assert res.parts == 6 and store.get_bytes("c/obj") == data
+    assert res.sha256 == hashlib.sha256(data).hexdigest()
+    s3srv.clear_faults()
+    s3srv.fail_upload_part(status=507, times=None)
+    with pytest.raises(S3Error, match="InsufficientStorage"):
+        store.upload_stream("c/bad", iter(chunks), concurrency=2)
+    s3srv.clear_faults()
+    assert store.list_uploads() == [] and store.head("c/bad") is None
+
+
 def test_empty_upload_makes_empty_object(store):
     res = store.upload_stream("empty", iter([]))
     assert res.size == 0 and res.sha256 == hashlib.sha256(b"").hexdigest()

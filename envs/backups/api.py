@@ -153,7 +153,7 @@ class BackupSerializer(serializers.ModelSerializer):
         fields = ["id", "environment", "source", "kind", "key", "size", "raw_size", "sha256",
                   "encrypted", "tool_version", "server_version", "duration", "row_counts",
                   "verification", "verify_detail", "verified_at", "flagged", "created_at",
-                  "deleted_at", "deleted_reason", "run", "links"]
+                  "deleted_at", "deleted_reason", "reason", "run", "links"]
         read_only_fields = fields
 
     def get_links(self, obj) -> dict:

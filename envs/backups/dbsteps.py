@@ -83,7 +83,8 @@ def _deadline_cancel(ctx, seconds: int):
     return should_cancel, state
 
 
-def backup_postgres(ctx, source: BackupSource, store: S3Store) -> Backup:
+def backup_postgres(ctx, source: BackupSource, store: S3Store, reason: str = "",
+                    tag: str = "") -> Backup:
     conn = pg.PgConn.parse(source.database_url or "")
     try:
         tool = pg.tool_version("pg_dump")
@@ -92,7 +93,7 @@ def backup_postgres(ctx, source: BackupSource, store: S3Store) -> Backup:
         raise RunFailed(f"{source}: {exc}") from None
     tool_s, server_s = "{}.{}".format(*tool), "{}.{}".format(*server)
     ctx.log(f"pg_dump {tool_s}, server PostgreSQL {server_s}; {source.describe()}")
-    key = source.new_key(ctx.run.pk)
+    key = source.new_key(ctx.run.pk, tag=tag)
     timeout = settings.BACKUP_TIMEOUT
     should_cancel, state = _deadline_cancel(ctx, timeout)
     try:
@@ -123,7 +124,7 @@ def backup_postgres(ctx, source: BackupSource, store: S3Store) -> Backup:
     return Backup.objects.create(
         source=source, run=ctx.run, key=key, size=res.size, raw_size=res.raw_size,
         sha256=res.sha256, encrypted=res.encrypted, tool_version=tool_s,
-        server_version=server_s, duration=res.duration, row_counts=row_counts)
+        server_version=server_s, duration=res.duration, row_counts=row_counts, reason=reason)
 
 
 def _toc_has(toc: set[str], table: str) -> bool:
@@ -197,14 +198,22 @@ def _owner_for(ctx, admin: pg.PgConn, live: str) -> str | None:
 
 
 def restore_postgres(ctx, store: S3Store, backup: Backup) -> dict:
-    """Restore into a new scratch database, check it, then swap it in by renaming."""
+    """Restore into a new scratch database, check it, then swap it in by renaming or, where
+    renaming is not possible, restore in place after a safety backup (inplace.py)."""
+    from . import inplace
+
     source = backup.source
     admin, live = source.admin_conn(), source.live_database
     scratch = dbname(f"{live}_restore_{ctx.run.pk}")
     try:
-        owner = _owner_for(ctx, admin, live)
+        blockers = pg.rename_blockers(admin, live)
+        owner = inplace.in_place_role(ctx, admin, live) if blockers else \
+            _owner_for(ctx, admin, live)
     except pg.PgError as exc:
         raise RunFailed(f"{source}: {exc}") from None
+    if blockers:
+        ctx.log(f"Renaming {live} is not possible ({'; '.join(blockers)}): after the scratch "
+                "restore is verified, a safety backup is taken and the backup restored in place")
     ctx.log(f"Restoring backup #{backup.pk} ({backup.created_at:%Y-%m-%d %H:%M} UTC, "
             f"{mib(backup.size)}) into the new database {scratch}; {live} is not touched yet")
     try:
@@ -232,20 +241,35 @@ def restore_postgres(ctx, store: S3Store, backup: Backup) -> dict:
                             "touched")
         ctx.log(f"Sanity check passed: {len(got)} tables, {sum(got.values())} rows, as "
                 "recorded at backup time")
-        ctx.check_canceled()  # the last moment a cancel is honoured
-        keep = _free_name(admin, dbname(f"{live}_pre_restore_"
-                                        f"{datetime.now(UTC):%Y%m%d%H%M}"))
-        ctx.log(f"Swapping in: {live} -> {keep} (connections terminated), {scratch} -> {live}")
-        pg.swap_in_database(admin, scratch, live, keep)
+        ctx.check_canceled()  # the last moment a cancel is honoured before renaming
+        if not blockers:
+            keep = _free_name(admin, dbname(f"{live}_pre_restore_"
+                                            f"{datetime.now(UTC):%Y%m%d%H%M}"))
+            ctx.log(f"Swapping in: {live} -> {keep} (connections terminated), {scratch} -> "
+                    f"{live}")
+            try:
+                pg.swap_in_database(admin, scratch, live, keep)
+            except pg.PgError as exc:
+                if not (pg.database_exists(admin, live) and pg.database_exists(admin, scratch)):
+                    raise RunFailed(f"swapping in failed: {exc}. Check the databases {live}, "
+                                    f"{keep} and {scratch} by hand") from None
+                blockers = [f"renaming failed ({exc}); nothing was renamed"]
+        if blockers:
+            result = inplace.restore_in_place(ctx, store, backup, admin, live, blockers)
     except BaseException:
         try:
             pg.drop_database(admin, scratch)
         except pg.PgError as exc:
             ctx.log(f"WARNING: could not drop the scratch database {scratch}: {exc}")
         raise
+    if blockers:
+        pg.drop_database(admin, scratch)
+        ctx.log(f"The verified scratch database {scratch} was dropped.")
+        return result | {"restore_seconds": round(res.duration + result["restore_seconds"], 2)}
     ctx.log(f"Done. The previous database is kept as {keep} until you drop it "
             f"(DROP DATABASE \"{keep}\").")
-    return {"backup": backup.pk, "database": live, "kept_as": keep, "tables": len(got),
+    return {"backup": backup.pk, "database": live, "path": "rename", "kept_as": keep,
+            "tables": len(got),
             "rows": sum(got.values()), "restore_seconds": round(res.duration, 2)}
 
 

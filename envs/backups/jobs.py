@@ -106,7 +106,8 @@ def execute_restore(ctx):
     store = _store(ctx)
     ctx.result = dbsteps.restore_postgres(ctx, store, backup)
     record("backup.restored", target=ctx.run.target, actor=ctx.run.actor, run=ctx.run,
-           backup=backup.pk, source=backup.source.name, kept_as=ctx.result["kept_as"])
+           backup=backup.pk, source=backup.source.name, path=ctx.result["path"],
+           kept_as=ctx.result["kept_as"], safety_backup=ctx.result.get("safety_backup"))
 
 
 def execute_drill(ctx):
@@ -144,7 +145,8 @@ def register_kinds() -> None:
     register(RunKind(
         name="restore", label="Restore", execute=execute_restore, mutating=True,
         cancel_note="A cancel before the swap drops the scratch database and leaves the live "
-                    "database untouched; once the rename started it completes.",
+                    "database untouched; once the rename started it completes. An in-place "
+                    "restore is rolled back (its safety backup is kept).",
         endpoint="/api/backups/<id>/restore/", timeout=timeout))
     register(RunKind(
         name="restore_drill", label="Restore drill", execute=execute_drill, mutating=False,

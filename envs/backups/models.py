@@ -93,10 +93,10 @@ class BackupSource(models.Model):
         """Every object of this source lives under this prefix (retention lists it)."""
         return f"{KEY_PREFIX}/{self.environment.name}/{self.name}/"
 
-    def new_key(self, run_id: int, now: datetime | None = None) -> str:
+    def new_key(self, run_id: int, now: datetime | None = None, tag: str = "") -> str:
         stamp = (now or timezone.now()).strftime("%Y%m%dT%H%M%SZ")
         ext = "bundle" if self.kind == Kind.GIT else "dump.zst"
-        return f"{self.prefix}{stamp}-run{run_id}.{ext}"
+        return f"{self.prefix}{stamp}-run{run_id}{'-' + tag if tag else ''}.{ext}"
 
     # --- secrets (worker only) ----------------------------------------------------------
     def key_bytes(self) -> bytes | None:
@@ -211,6 +211,8 @@ class Backup(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_reason = models.CharField(max_length=200, blank=True)
+    # Why it was taken when not by a backup run, e.g. the safety backup of an in-place restore.
+    reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -35,7 +35,8 @@ from portal.lib.s3 import MIN_PART_SIZE, S3Error, S3Store, sidecar_key
 MIB = 1024 * 1024
 __all__ = ["ENC_FORMAT", "ENC_MAGIC", "Decryptor", "Encryptor", "BackupError",
            "BackupCancelled", "ChecksumMismatch", "backup_database", "verify_backup",
-           "restore_backup", "restore_to_scratch", "pg_dump_cmd_for_bench", "delete_backup"]
+           "restore_backup", "restore_to_scratch", "restore_in_place", "pg_dump_cmd_for_bench",
+           "delete_backup"]
 
 
 class BackupCancelled(BackupError):
@@ -88,10 +89,13 @@ class _Drain(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        for line in self.pipe:
-            self.data += line
-            if len(self.data) > self.limit:
-                del self.data[:-self.limit]
+        try:
+            for line in self.pipe:
+                self.data += line
+                if len(self.data) > self.limit:
+                    del self.data[:-self.limit]
+        except (ValueError, OSError):  # the pipe was closed under us by _reap: nothing left
+            pass
 
     def text(self) -> str:
         self.join(10)
@@ -440,3 +444,118 @@ def restore_to_scratch(admin: str | pg.PgConn, store: S3Store, key: str, scratch
     except BaseException:
         pg.drop_database(a, scratch_db)
         raise
+
+
+# -- in-place restore (where the live database cannot be renamed) ---------------------------------
+class _HoldTail(threading.Thread):
+    """Relay pg_restore's SQL script to psql, HOLDING BACK its last ``hold`` bytes (where the
+    script's final ``COMMIT;`` is) until :meth:`commit` inserts the checks before it. Without
+    that call psql never sees the COMMIT, and killing it rolls everything back."""
+
+    def __init__(self, src, dst, hold: int = 64 * 1024):
+        super().__init__(daemon=True, name="restore-relay")
+        self.src, self.dst, self.hold, self.tail, self.error = src, dst, hold, b"", None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            while data := self.src.read(MIB):
+                if self.error:
+                    continue  # psql is gone: keep draining so pg_restore never blocks
+                self.tail += data
+                if len(self.tail) > 2 * self.hold:
+                    try:
+                        self.dst.write(self.tail[:-self.hold])
+                    except (OSError, ValueError) as exc:  # psql died (its stderr says why)
+                        self.error = exc
+                    self.tail = self.tail[-self.hold:]
+        except (OSError, ValueError) as exc:  # pg_restore's stdout closed by _reap on failure
+            self.error = self.error or exc
+
+    def commit(self, checks: str) -> None:
+        self.join()
+        at = self.tail.rfind(b"\nCOMMIT;\n")
+        if self.error:
+            raise BackupError("psql stopped before the end of the script")
+        if at < 0:
+            raise BackupError("pg_restore's script did not end in COMMIT; nothing was committed")
+        self.dst.write(self.tail[:at + 1] + checks.encode() + self.tail[at + 1:])
+        self.dst.close()
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def count_checks_sql(expected_counts: dict[str, int]) -> str:
+    """A DO block raising (so the transaction rolls back) unless every ``"schema.table"`` has
+    exactly its expected row count."""
+    lines = ["DO $portal_check$ DECLARE n bigint; BEGIN"]
+    for table, rows in sorted(expected_counts.items()):
+        schema, _, name = table.partition(".")
+        label = table.replace("'", "''")
+        lines.append(f"  SELECT count(*) INTO n FROM {_quote_ident(schema)}."  # noqa: S608 - quoted
+                     f"{_quote_ident(name)}; IF n <> {int(rows)} THEN RAISE EXCEPTION "
+                     f"'row count check: % has % rows, expected {int(rows)}', '{label}', n; "
+                     "END IF;")
+    lines.append("END $portal_check$;\n")
+    return "\n".join(lines)
+
+
+def restore_in_place(store: S3Store, key: str, target: str | pg.PgConn, *,
+                     expected_counts: dict[str, int], encryption_key: bytes | None = None,
+                     expected_sha256: str | None = None, role: str | None = None,
+                     should_cancel: Callable[[], bool] | None = None,
+                     bin_dir: str | None = None) -> RestoreResult:
+    """Replace the contents of the LIVE database ``target`` with the backup, all or nothing.
+
+    ``pg_restore --clean --if-exists --no-owner --no-acl --single-transaction -f -`` turns the
+    archive into one BEGIN..COMMIT script, which is relayed into ``psql -v ON_ERROR_STOP=1``.
+    The COMMIT is held back until the object's sha256 matched AND a check inside the same
+    transaction found every table with its expected row count; any failure, corruption or
+    cancel before that kills psql and PostgreSQL rolls the whole restore back. (A plain
+    ``pg_restore --single-transaction`` into the database could commit before the last bytes
+    were hashed.) Objects not in the archive (tables created since) are left as they are.
+    """
+    start, expected = time.monotonic(), _expected(store, key, expected_sha256)
+    t = pg.PgConn.parse(target)
+    args = ["--clean", "--if-exists", "--no-owner", "--no-acl", "--single-transaction",
+            "--exit-on-error", "--file=-"] + ([f"--role={role}"] if role else [])
+    psql = pg.spawn("psql", t, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+                    bin_dir=bin_dir, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    restore = subprocess.Popen([pg.tool_path("pg_restore", bin_dir), *args],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    psql_err, err = _Drain(psql.stderr), _Drain(restore.stderr)
+    relay, watch = _HoldTail(restore.stdout, psql.stdin), _CancelWatch(should_cancel, restore,
+                                                                        psql)
+    committed = False
+    try:
+        src, raw, problem = _feed(store, key, encryption_key, expected, restore, watch)
+        rc = restore.wait()
+        watch.stop()  # from here on a cancel is no longer honoured: the commit is decided
+        if watch.fired:
+            raise BackupCancelled(f"restore of {key} cancelled; rolled back")
+        if problem:
+            raise BackupError(f"backup {key} is unreadable: {problem}")
+        if rc != 0 or _stderr_failed(err.text()):
+            raise BackupError(f"pg_restore of {key} failed (exit {rc}): {err.text()[-2000:]}")
+        try:
+            relay.commit(count_checks_sql(expected_counts))
+        except (BackupError, OSError, ValueError) as exc:
+            psql.wait(30)
+            raise BackupError(f"restore into {t.dbname} was rolled back ({exc}): "
+                              f"{psql_err.text()[-2000:]}") from None
+        committed = psql.wait() == 0
+        if not committed:
+            raise BackupError(f"restore into {t.dbname} was rolled back: "
+                              f"{psql_err.text()[-2000:]}")
+    finally:
+        watch.stop()
+        if not committed and psql.poll() is None:
+            psql.kill()  # before it reads EOF: the open transaction is rolled back
+        _reap(restore)
+        _reap(psql)
+        relay.join(30)
+    return RestoreResult(key, t.dbname, src.size, raw, src.digest.hexdigest(),
+                         time.monotonic() - start)

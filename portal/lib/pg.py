@@ -289,3 +289,49 @@ def can_act_as(admin: str | PgConn, role: str) -> bool:
     with PgConn.parse(admin).connect() as c:
         row = c.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (role,)).fetchone()
     return bool(row and row[0])
+
+
+def rename_blockers(admin: str | PgConn, name: str) -> list[str]:
+    """Why the admin connection could NOT rename database ``name`` (empty: it can).
+
+    ALTER DATABASE ... RENAME needs ownership (privileges of the owner role) or superuser, and
+    every other session on the database must be terminable: a non-superuser may terminate only
+    sessions of roles whose privileges it has (or with pg_signal_backend), never a superuser's.
+    """
+    with PgConn.parse(admin).connect() as c:
+        me, superuser, createdb = c.execute(
+            "SELECT current_user, rolsuper, rolcreatedb FROM pg_roles "
+            "WHERE rolname = current_user").fetchone()
+        if superuser:
+            return []
+        row = c.execute("SELECT pg_get_userbyid(datdba), pg_has_role(current_user, datdba, "
+                        "'USAGE') FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if row is None:
+            return [f"there is no database {name!r}"]
+        out = []
+        if not row[1]:
+            out.append(f"the admin role {me} neither owns database {name} (owner: {row[0]}) "
+                       "nor is a superuser")
+        if not createdb:
+            out.append(f"the admin role {me} lacks CREATEDB")
+        stuck = c.execute(
+            "SELECT DISTINCT r.rolname FROM pg_stat_activity a JOIN pg_roles r "
+            "ON r.oid = a.usesysid WHERE a.datname = %s AND a.pid <> pg_backend_pid() "
+            "AND (r.rolsuper OR NOT (pg_has_role(current_user, r.oid, 'USAGE') "
+            "OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE'))) ORDER BY 1",
+            (name,)).fetchall()
+        if stuck:
+            out.append(f"{name} is in use by sessions of {', '.join(r[0] for r in stuck)} "
+                       f"that {me} may not terminate")
+    return out
+
+
+def table_owner(conn: str | PgConn) -> str | None:
+    """The role owning most user tables of the database ``conn`` points at (None: no tables)."""
+    with PgConn.parse(conn).connect() as c:
+        row = c.execute(
+            "SELECT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN "
+            "('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
+            "GROUP BY c.relowner ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()
+    return row[0] if row else None

@@ -25,10 +25,13 @@ Static facts known up front (format, encryption) can still go into the object me
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -177,11 +180,17 @@ class S3Store:
     def upload_stream(self, key: str, chunks: Iterable[bytes], *, part_size: int = MIN_PART_SIZE,
                       metadata: dict[str, str] | None = None,
                       sidecar: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
-                      content_type: str = "application/octet-stream") -> UploadResult:
+                      content_type: str = "application/octet-stream",
+                      concurrency: int = 1) -> UploadResult:
         """Multipart-upload ``chunks`` to ``key``; write the sha256 sidecar; return the result.
 
+        ``concurrency`` > 1 keeps that many parts in flight (bounded: memory grows by about
+        ``concurrency * part_size``). Measured with bench/backups.py against moto on 2 cores,
+        2 in flight gained 1-13% but grew the worker's RSS from ~48 to ~73 MiB (over the 64 MiB
+        target), so the default stays 1; try 2 against a remote, high-latency S3.
         On ANY failure (S3 error, exception raised by the producer iterator, KeyboardInterrupt)
-        the multipart upload is aborted so no partial object or stray parts remain.
+        in-flight parts are awaited and the multipart upload is aborted, so no partial object
+        or stray parts remain.
         ``sidecar`` adds caller fields to the sidecar JSON (a callable is called after the last
         chunk, for values the producer learns only at the end).
         """
@@ -191,12 +200,22 @@ class S3Store:
                              Metadata=metadata or {})
         upload_id = created["UploadId"]
         digest, size, parts, buf = hashlib.sha256(), 0, [], bytearray()
+        pool = ThreadPoolExecutor(concurrency, "s3-part") if concurrency > 1 else None
+        inflight: deque[Future] = deque()
+        numbers = itertools.count(1)
 
-        def send(data: bytes) -> None:
-            number = len(parts) + 1
+        def upload(number: int, data: bytes) -> dict:
             resp = self._call("upload_part", key, Key=key, UploadId=upload_id,
                               PartNumber=number, Body=data)
-            parts.append({"PartNumber": number, "ETag": resp["ETag"]})
+            return {"PartNumber": number, "ETag": resp["ETag"]}
+
+        def send(data: bytes) -> None:
+            if pool is None:
+                parts.append(upload(next(numbers), data))
+                return
+            while len(inflight) >= concurrency:  # bounded: wait for the oldest part
+                parts.append(inflight.popleft().result())
+            inflight.append(pool.submit(upload, next(numbers), data))
 
         try:
             for chunk in chunks:
@@ -208,14 +227,21 @@ class S3Store:
                 while len(buf) >= part_size:
                     send(bytes(buf[:part_size]))
                     del buf[:part_size]
-            if buf or not parts:
+            if buf or not (parts or inflight):
                 send(bytes(buf))
             buf = bytearray()
+            while inflight:
+                parts.append(inflight.popleft().result())
             done = self._call("complete_multipart_upload", key, Key=key, UploadId=upload_id,
                               MultipartUpload={"Parts": parts})
         except BaseException:
+            if pool is not None:  # no part may land after the abort
+                pool.shutdown(wait=True, cancel_futures=True)
             self._abort(key, upload_id)
             raise
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         sha = digest.hexdigest()
         extra = sidecar() if callable(sidecar) else sidecar
         body = {"sha256": sha, "size": size, **(extra or {})}

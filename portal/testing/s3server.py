@@ -5,7 +5,9 @@
                               access_key="test", secret_key="test", max_attempts=1)
         srv.fail_upload_part(status=507, times=None)   # every UploadPart answers 507
         srv.corrupt_get("backups/x.dump.zst")         # flip a byte in that object's GET body
+        srv.corrupt_get("backups/x.dump.zst", skip=1) # ... in every GET but the first
         srv.delay_upload_part(0.5)                     # slow every UploadPart (mid-stream tests)
+        srv.slow_get("backups/x.dump.zst", 0.02)      # a slow download (mid-restore tests)
         srv.reset()                                    # empty moto and drop all fault rules
 
 ``endpoint_url`` goes through the proxy; ``direct_url`` talks to moto itself. A rule with
@@ -32,14 +34,18 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te
 
 @dataclass
 class FaultRule:
-    kind: str  # "upload_part" | "corrupt_get" | "delay_upload_part"
+    kind: str  # "upload_part" | "corrupt_get" | "delay_upload_part" | "slow_get"
     status: int = 500
-    delay: float = 0.0  # seconds, for delay_upload_part
+    delay: float = 0.0  # seconds, for delay_upload_part (per request) / slow_get (per 256 KiB)
     key: str | None = None  # object key (without bucket) for corrupt_get
     times: int | None = 1  # None = forever
+    skip: int = 0  # let this many matching requests through untouched first
     fired: int = 0
 
     def take(self) -> bool:
+        if self.skip > 0:
+            self.skip -= 1
+            return False
         if self.times is not None and self.fired >= self.times:
             return False
         self.fired += 1
@@ -109,9 +115,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if rule:
                 self._send_error(rule.status)
                 return
-        corrupt = None
+        corrupt = slow = None
         if self.command == "GET" and not url.query.startswith(("list", "versions", "uploads")):
             corrupt = faults.match("corrupt_get", _object_key(url.path))
+            slow = faults.match("slow_get", _object_key(url.path))
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
         if body or self.command in ("PUT", "POST"):
             headers["Content-Length"] = str(len(body))  # body forwarded byte for byte
@@ -140,6 +147,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 remaining -= len(chunk)
                 if corrupt:
                     chunk = self._corrupt(chunk, offset, int(length))
+                if slow:
+                    time.sleep(slow.delay)
                 offset += len(chunk)
                 self.wfile.write(chunk)
         finally:
@@ -235,9 +244,14 @@ class S3TestServer:
         """UploadPart requests are held ``seconds`` before being forwarded (a slow network)."""
         return self._add(FaultRule("delay_upload_part", delay=seconds, times=times))
 
-    def corrupt_get(self, key: str, times: int | None = None) -> FaultRule:
-        """GETs of object ``key`` return the body with one byte flipped (same length)."""
-        return self._add(FaultRule("corrupt_get", key=key, times=times))
+    def corrupt_get(self, key: str, times: int | None = None, skip: int = 0) -> FaultRule:
+        """GETs of object ``key`` return the body with one byte flipped (same length); the
+        first ``skip`` GETs of it are left intact (fail a later read of the same object)."""
+        return self._add(FaultRule("corrupt_get", key=key, times=times, skip=skip))
+
+    def slow_get(self, key: str, per_chunk: float, times: int | None = None) -> FaultRule:
+        """GETs of object ``key`` are streamed with a pause of ``per_chunk`` s every 256 KiB."""
+        return self._add(FaultRule("slow_get", key=key, delay=per_chunk, times=times))
 
     def clear_faults(self) -> None:
         with self.faults.lock:
