@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.runs.models import Lock, LockHeld, Run
+from portal.runs.pages import start_from_form
 
 from . import graph
 from .api.serializers import LocationSerializer
@@ -94,12 +95,8 @@ def location_detail(request, pk: int):
 @require_POST
 def location_refresh(request, pk: int):
     location = get_object_or_404(Location, pk=pk)
-    try:
-        run = location.start_import(request=request, refresh=True)
-    except LockHeld as held:
-        messages.error(request, f"Refused: {held}.")
-        return redirect(location.get_absolute_url())
-    return redirect("run", pk=run.pk)
+    return start_from_form(request, lambda: location.start_import(request=request, refresh=True),
+                           location.get_absolute_url())
 
 
 @require_POST

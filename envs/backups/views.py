@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException
 
 from envs.models import Environment
 from portal.runs.models import LockHeld
+from portal.runs.pages import refusal
 
 from . import bucket, jobs
 from .api import register_source
@@ -16,14 +17,7 @@ from .models import Backup, BackupSource
 
 
 def _refused(request, exc: Exception) -> None:
-    if isinstance(exc, LockHeld):
-        messages.error(request, f"Refused: {exc}.")
-    elif isinstance(exc, ValidationError):
-        detail = exc.detail if isinstance(exc.detail, dict) else {"input": exc.detail}
-        text = "; ".join(f"{k}: {v[0] if isinstance(v, list) else v}" for k, v in detail.items())
-        messages.error(request, f"Refused: {text}")
-    else:
-        messages.error(request, f"Refused: {getattr(exc, 'detail', exc)}")
+    messages.error(request, refusal(exc))
 
 
 def _back(env: Environment):

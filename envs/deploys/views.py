@@ -4,44 +4,19 @@ calls the same functions as the API, then shows the run or the error."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
-from rest_framework import serializers
 
 from envs.guards import require_confirmation
 from envs.models import Environment
-from portal.api.errors import ApiError
-from portal.runs.models import LockHeld
+from portal.runs.pages import start_from_form
 
 from . import api, promotions
 from .models import Target
 
 
-def _errors(exc: serializers.ValidationError) -> str:
-    detail = exc.detail
-    if isinstance(detail, dict):
-        return "; ".join(f"{k}: {' '.join(str(m) for m in v) if isinstance(v, list) else v}"
-                         for k, v in detail.items())
-    return " ".join(str(m) for m in detail) if isinstance(detail, list) else str(detail)
-
-
 def _act(request, env: Environment, fn):
-    """Run fn(); on success go to the run page (or back), on refusal say why."""
-    back = redirect("env", name=env.name)
-    try:
-        run = fn()
-    except serializers.ValidationError as exc:
-        messages.error(request, f"Refused: {_errors(exc)}")
-        return back
-    except ApiError as exc:
-        messages.error(request, f"Refused: {exc.detail}")
-        return back
-    except LockHeld as held:
-        messages.error(request, f"Refused: {held}.")
-        return back
-    if run is None:
-        return back
-    return redirect("run", pk=run.pk)
+    return start_from_form(request, fn, f"/envs/{env.name}/")
 
 
 def _valid(serializer_class, request) -> dict:

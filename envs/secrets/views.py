@@ -3,15 +3,12 @@ actions as the API, then shows the run or says what was refused (never the value
 
 from __future__ import annotations
 
-from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_POST
-from rest_framework import serializers
 
 from envs.guards import require_confirmation
 from envs.models import Environment
-from portal.api.errors import ApiError
-from portal.runs.models import LockHeld
+from portal.runs.pages import start_from_form
 
 from . import actions, api
 from .models import Secret
@@ -35,31 +32,8 @@ def _form_data(post) -> dict:
     return data
 
 
-def _errors(exc: serializers.ValidationError) -> str:
-    detail = exc.detail
-    if isinstance(detail, dict):
-        return "; ".join(f"{k}: {v[0] if isinstance(v, list) and v else v}"
-                         for k, v in detail.items())
-    return str(detail)
-
-
 def _act(request, env: Environment, fn):
-    back = redirect(f"/envs/{env.name}/#secrets")
-    try:
-        run, note = fn()
-    except serializers.ValidationError as exc:
-        messages.error(request, f"Refused: {_errors(exc)}")
-        return back
-    except ApiError as exc:
-        messages.error(request, f"Refused: {exc.detail}")
-        return back
-    except LockHeld as held:
-        messages.error(request, f"Refused: {held}.")
-        return back
-    if run is not None:
-        return redirect("run", pk=run.pk)
-    messages.success(request, note)
-    return back
+    return start_from_form(request, fn, f"/envs/{env.name}/#secrets")
 
 
 def _secret(env: Environment, name: str) -> Secret:
