@@ -525,3 +525,18 @@ def test_format_event_and_diagnostic():
     ]
     warning = {"severity": "warning", "summary": "Deprecated", "detail": ""}
     assert format_diagnostic(warning) == "Warning: Deprecated"
+
+
+def test_plan_can_return_its_show_json_from_the_same_child(ws):
+    ws.init()
+    before = len(ws.argv_history)
+    result = ws.plan("plan.tfplan", show_json=True)
+    assert result.has_changes
+    assert len(ws.argv_history) == before + 1  # no second child process for `show -json`
+    addresses = {c["address"] for c in result.plan_json["resource_changes"]}
+    assert addresses == {c["address"] for c in ws.show_plan_json()["resource_changes"]}
+    assert addresses, "the local stack plans some resources"
+    assert not (ws.workdir / ".portal" / "plan.show.json").exists()
+    ws.apply("plan.tfplan")
+    clean = ws.plan("plan.tfplan", show_json=True)
+    assert not clean.has_changes and clean.plan_json is None

@@ -80,13 +80,13 @@ def execute_plan(ctx: RunContext, mode: str = PlanMode.PLAN) -> str | None:
         try:
             tf.init()
             result = tf.run(tf.ws.plan, tf.plan_path.name, destroy=mode == PlanMode.DESTROY,
-                            step="plan")
+                            step="plan", show_json=True)
             if not result.has_changes:
                 discard_superseded(env, ctx.run)
                 ctx.log("No changes: the infrastructure matches the configuration.")
                 ctx.result = {"changes": False, "git_commit": tf.git_commit}
                 return None
-            doc = tf.run(tf.ws.show_plan_json, tf.plan_path.name, step="show", stream=False)
+            doc = result.plan_json
         except TerraformCanceled as exc:
             report_interrupted(ctx, tf, exc)
         serial, lineage = planfile_state(tf.plan_path)

