@@ -44,6 +44,10 @@ def _mark_unknown(value: Any, unknown: Any) -> Any:
         for key, flag in unknown.items():
             base[key] = _mark_unknown(base.get(key), flag)
         return base
+    if isinstance(unknown, list):  # e.g. a list output whose elements are computed
+        items = list(value) if isinstance(value, list) else [None] * len(unknown)
+        items += [None] * (len(unknown) - len(items))
+        return [_mark_unknown(item, flag) for item, flag in zip(items, unknown, strict=False)]
     return value
 
 
@@ -118,8 +122,11 @@ def output_changes(doc: dict, redactor: Redactor | None = None) -> list[dict]:
             continue
         before = mask(change.get("before"), change.get("before_sensitive"))
         after = mask(change.get("after"), change.get("after_sensitive"))
-        if change.get("after_unknown") is True:
+        unknown = change.get("after_unknown")
+        if unknown is True or (unknown and after in (None, {}, [])):
             after = UNKNOWN
+        elif unknown:
+            after = _mark_unknown(after, unknown)
         out.append(redact({"name": name, "action": action, "before": before, "after": after},
                           redactor))
     return out
