@@ -7,6 +7,7 @@ import ipaddress
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
+from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 from django.shortcuts import resolve_url
 
 # Paths reachable without signing in. Everything else needs a session or a token.
@@ -123,3 +124,17 @@ class RefuseNulBytesMiddleware:
             return JsonResponse({"error": "invalid", "detail": "the URL contains a NUL byte",
                                  "fields": {}}, status=400)
         return self.get_response(request)
+
+
+class CommonMiddleware(DjangoCommonMiddleware):
+    """Django's, without the trailing-slash redirect under /api/.
+
+    That redirect is a 301 with an empty HTML body; a client that follows it turns a POST
+    into a GET (``POST /api/runs`` answered 200 with a run list and started nothing). The
+    API answers 404 in its error form instead, naming the URL with the slash.
+    """
+
+    def should_redirect_with_slash(self, request):
+        if request.path_info.startswith("/api/"):
+            return False
+        return super().should_redirect_with_slash(request)

@@ -48,7 +48,7 @@ ENCRYPTION_KEYS = _keys
 SECRET_KEY = _secret_key
 
 # --- hosts, https, proxies ------------------------------------------------------------
-_host = PUBLIC.host.split(":")[0]
+_host = PUBLIC.hostname
 ALLOWED_HOSTS = [_host] + ec.env_list("PORTAL_EXTRA_HOSTS")
 if not PUBLIC.secure:
     ALLOWED_HOSTS += ["127.0.0.1", "localhost", "[::1]"]
@@ -105,7 +105,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "portal.middleware.CommonMiddleware",  # no slash redirect under /api/ (error form)
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

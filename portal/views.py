@@ -1,6 +1,7 @@
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.urls import is_valid_path
 
 from envs.models import Environment
 from envs.sections import DASHBOARD_SECTIONS, render_sections
@@ -10,8 +11,10 @@ from portal.runs.models import Lock, Run, latest_runs
 def not_found(request, exception=None):
     """404 for URLs no view matched: the API's error form under /api/, a page elsewhere."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": "not_found", "detail": "no such API endpoint or object",
-                             "fields": {}}, status=404)
+        detail = "no such API endpoint or object"
+        if not request.path_info.endswith("/") and is_valid_path(f"{request.path_info}/"):
+            detail = f"no such API endpoint; did you mean {request.path}/ (trailing slash)?"
+        return JsonResponse({"error": "not_found", "detail": detail, "fields": {}}, status=404)
     return render(request, "404.html", status=404)
 
 

@@ -121,6 +121,12 @@ class PublicUrl:
         return self.scheme == "https"
 
     @property
+    def hostname(self) -> str:
+        """The host without the port, as ALLOWED_HOSTS wants it (IPv6 in brackets)."""
+        name = urlsplit(self.url).hostname or ""
+        return f"[{name}]" if ":" in name else name
+
+    @property
     def origin(self) -> str:
         return f"{self.scheme}://{self.host}"
 

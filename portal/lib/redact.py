@@ -1,7 +1,7 @@
 """Scrub secret values out of text before it is stored or shown.
 
 A run registers every secret it could see; each known value is replaced by ``***`` in
-its plain, base64 (standard and url-safe, at any of the three alignments), and
+its plain, base64 (standard and url-safe, at any of the three alignments), JSON-escaped and
 percent-encoded forms, so an echo of a kubeconfig token or a URL-quoted password is caught
 too. Short values are ignored: redacting "a" would shred every line.
 """
@@ -9,6 +9,7 @@ too. Short values are ignored: redacting "a" would shred every line.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from urllib.parse import quote, quote_plus
 
@@ -36,11 +37,24 @@ def _base64_forms(value: bytes) -> set[str]:
     return forms
 
 
+def _json_forms(secret: str) -> set[str]:
+    # Tools print JSON (terraform show -json, kubectl -o json): a quote, backslash, control
+    # or non-ASCII character in a secret appears escaped there, sometimes twice (JSON held
+    # in a JSON string, e.g. a policy document).
+    forms = set()
+    for ascii_only in (True, False):
+        once = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+        forms.add(once)
+        forms.add(json.dumps(once, ensure_ascii=ascii_only)[1:-1])
+    return forms
+
+
 def forms_of(secret: str) -> set[str]:
     if len(secret) < MIN_LENGTH:
         return set()
     raw = secret.encode()
     forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    forms |= _json_forms(secret)
     forms |= _base64_forms(raw)
     return {form for form in forms if len(form) >= MIN_LENGTH}
 

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from portal.audit.models import Outcome, record
@@ -89,7 +89,13 @@ class RunContext:
                 return
             for start in range(0, len(batch), FLUSH_BATCH):
                 try:
-                    RunLine.objects.bulk_create(batch[start : start + FLUSH_BATCH])
+                    try:
+                        RunLine.objects.bulk_create(batch[start : start + FLUSH_BATCH])
+                    except IntegrityError:
+                        # The reaper appended its line to a run it took for dead: keep
+                        # this worker's lines, numbered after it.
+                        self._renumber(batch, start)
+                        RunLine.objects.bulk_create(batch[start : start + FLUSH_BATCH])
                 except Exception:
                     # The database blinked: keep the unwritten lines for the next flush
                     # instead of losing them (hardening).
@@ -97,6 +103,16 @@ class RunContext:
                         self._buffer[:0] = batch[start:]
                     raise
             Run.objects.filter(pk=self.run.pk).update(line_count=batch[-1].seq)
+
+    def _renumber(self, batch: list[RunLine], start: int) -> None:
+        last = RunLine.objects.filter(run_id=self.run.pk).order_by("-seq").values_list(
+            "seq", flat=True).first() or 0
+        with self._buffer_lock:
+            for offset, line in enumerate(batch[start:], start=1):
+                line.seq = last + offset
+            for offset, line in enumerate(self._buffer, start=len(batch) - start + 1):
+                line.seq = last + offset
+            self._seq = last + len(batch) - start + len(self._buffer)
 
     # --- cancel -------------------------------------------------------------------------
     @property
@@ -169,10 +185,12 @@ class _Watcher(threading.Thread):
                     now = time.monotonic()
                     if not self.ctx.canceled and now - last_poll >= poll:
                         last_poll = now
-                        flagged = Run.objects.filter(
-                            pk=self.ctx.run.pk, cancel_requested_at__isnull=False
-                        ).exists()
-                        if flagged:
+                        row = Run.objects.filter(pk=self.ctx.run.pk).values_list(
+                            "status", "cancel_requested_at").first()
+                        # No longer running: the reaper failed it (heartbeats stopped while
+                        # this worker was still alive) and freed its lock. Going on would
+                        # mean working without the lock, so stop as if canceled.
+                        if row is None or row[1] is not None or row[0] != Status.RUNNING:
                             self.ctx._interrupt()
                     if now - last_beat >= settings.RUN_HEARTBEAT_SECONDS:
                         last_beat = now
@@ -342,21 +360,36 @@ def reap(startup: bool = False) -> list[int]:
                     f"worker {run.worker} exited while running it (found at worker start); "
                     "the run was interrupted and may have left its work half-done"
                 )
-        if reason and run.transition(Status.RUNNING, Status.FAILED, finished_at=now, error=reason):
+        if not reason:
+            continue
+        # One transaction: a reader that sees the final status also sees the last line
+        # (the log is finished when the status is not active).
+        with transaction.atomic():
+            if not run.transition(Status.RUNNING, Status.FAILED, finished_at=now, error=reason):
+                continue
             _append_line(run, f"FAILED: {reason}")
             Lock.release_for(run)
-            record("run.end", outcome=Outcome.FAILURE, target=run.target, actor="reaper",
-                   run=run, kind=run.kind, status=run.status, error=reason)
-            reaped.append(run.pk)
+        record("run.end", outcome=Outcome.FAILURE, target=run.target, actor="reaper",
+               run=run, kind=run.kind, status=run.status, error=reason)
+        reaped.append(run.pk)
     # Locks whose run is no longer active can only be leftovers of a crash.
     Lock.objects.exclude(run__status__in=ACTIVE).delete()
     return reaped
 
 
 def _append_line(run: Run, text: str) -> None:
-    last = RunLine.objects.filter(run=run).order_by("-seq").values_list("seq", flat=True).first()
-    seq = (last or 0) + 1
-    RunLine.objects.create(run=run, seq=seq, ts=timezone.now(), text=text)
+    # The run's worker may be alive and flushing at this moment: on a clash take the next seq.
+    for attempt in range(5):
+        last = RunLine.objects.filter(run=run).order_by("-seq").values_list(
+            "seq", flat=True).first()
+        seq = (last or 0) + 1
+        try:
+            with transaction.atomic():
+                RunLine.objects.create(run=run, seq=seq, ts=timezone.now(), text=text)
+            break
+        except IntegrityError:
+            if attempt == 4:
+                raise
     Run.objects.filter(pk=run.pk).update(line_count=seq)
 
 
