@@ -165,3 +165,20 @@ def test_envs_api(api, path):
     body = api.get(path).json()
     item = body["results"][0] if "results" in body else body
     assert item["name"] == "dev" and item["tier"] == "dev" and item["lock"] is None
+
+
+def test_api_docs_load_from_our_own_static_files_without_inline_script(signed_in):
+    page = signed_in.get("/api/docs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    assert "cdn." not in html and "<script>" not in html.replace(" ", "")
+    init = signed_in.get("/api/docs/?script=")
+    assert init.status_code == 200 and "SwaggerUIBundle" in init.content.decode()
+
+
+def test_cancel_of_a_run_canceled_earlier_is_a_conflict(api):
+    run = Run.objects.create(kind="selfcheck", status="queued")
+    assert api.post(f"/api/runs/{run.pk}/cancel/").status_code == 202
+    again = api.post(f"/api/runs/{run.pk}/cancel/")
+    assert again.status_code == 409 and again.json()["error"] == "not_active"

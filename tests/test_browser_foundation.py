@@ -55,3 +55,16 @@ def test_sign_in_page_and_sign_out(page, owner, signed_in_page):
     signed_in_page.wait_for_url("**/signin/")
     assert "Sign in to EaaS Portal" in signed_in_page.content()
     shot(signed_in_page, "signin")
+
+
+def test_api_docs_render_under_the_csp(signed_in_page):
+    page = signed_in_page
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(f"{page.base}/api/docs/")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=20000)
+    assert "EaaS Portal API" in page.locator(".swagger-ui .info .title").inner_text()
+    page.wait_for_selector(".opblock-tag", timeout=20000)
+    assert page.locator(".opblock-tag").count() >= 3
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+    shot(page, "api-docs")

@@ -194,8 +194,8 @@ class Run(models.Model):
             pk=self.pk, status__in=ACTIVE, cancel_requested_at__isnull=True
         ).update(cancel_requested_at=now, canceled_by=actor)
         self.refresh_from_db()
-        if not flagged and self.cancel_requested_at is None:
-            return False
+        if not flagged and (self.cancel_requested_at is None or self.status not in ACTIVE):
+            return False  # nothing to cancel: finished (or never asked and not active)
         if Run.objects.filter(pk=self.pk, status=Status.QUEUED).update(
             status=Status.CANCELED, finished_at=now, error=f"canceled by {actor} before it started"
         ):
