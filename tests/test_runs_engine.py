@@ -200,3 +200,21 @@ def test_stale_lock_of_a_finished_run_is_taken_over(db):
     Run.objects.filter(pk=old.pk).update(status=Status.FAILED)  # crash left the lock behind
     new = Run.start("selfcheck", lock_key="env:dev")
     assert Lock.holder("env:dev") == new
+
+
+def test_a_long_queued_run_is_handed_to_the_queue_again(transactional_db, monkeypatch):
+    from django_q.models import OrmQ
+
+    monkeypatch.setenv("PORTAL_SELFCHECK_SECONDS", "0.1")
+    run = Run.start("selfcheck", lock_key="env:dev")  # committed: enqueued on commit
+    assert OrmQ.objects.count() == 1 and Run.objects.get(pk=run.pk).enqueued_at
+    OrmQ.objects.all().delete()  # the broker lost it (e.g. Redis restarted)
+    assert reap() == [] and OrmQ.objects.count() == 0  # too early to tell
+    Run.objects.filter(pk=run.pk).update(enqueued_at=timezone.now() - timedelta(minutes=11))
+    reap()
+    assert OrmQ.objects.count() == 1
+    run.refresh_from_db()
+    assert run.status == Status.QUEUED and run.enqueued_at > timezone.now() - timedelta(minutes=1)
+    assert "handed to the task queue again" in lines_of(run)[-1][1]
+    assert execute_run(run.pk) == Status.SUCCEEDED  # the first copy runs it
+    assert execute_run(run.pk) is None  # a second copy finds it done and does nothing

@@ -372,9 +372,26 @@ def reap(startup: bool = False) -> list[int]:
         record("run.end", outcome=Outcome.FAILURE, target=run.target, actor="reaper",
                run=run, kind=run.kind, status=run.status, error=reason)
         reaped.append(run.pk)
+    _requeue_forgotten(now)
     # Locks whose run is no longer active can only be leftovers of a crash.
     Lock.objects.exclude(run__status__in=ACTIVE).delete()
     return reaped
+
+
+REQUEUE_AFTER = timedelta(minutes=10)
+
+
+def _requeue_forgotten(now) -> None:
+    """A run queued for long may have been lost by the task queue (Redis keeps nothing on
+    disk here): hand it over again rather than let it hold its lock forever."""
+    from .models import requeue
+
+    old = now - REQUEUE_AFTER
+    for run in Run.objects.filter(status=Status.QUEUED, enqueued_at__lt=old):
+        _append_line(run, f"Still queued after {int(REQUEUE_AFTER.total_seconds() // 60)} "
+                     "minutes: handed to the task queue again (it may have been lost, or "
+                     "every worker was busy).")
+        requeue(run)
 
 
 def _append_line(run: Run, text: str) -> None:

@@ -48,6 +48,7 @@ class Run(models.Model):
     canceled_by = models.CharField(max_length=150, blank=True)
     worker = models.CharField(max_length=100, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     line_count = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -281,7 +282,18 @@ def _enqueue(run_id: int, timeout: int | None = None) -> None:
     options = {"task_name": f"run-{run_id}", "group": "runs"}
     if timeout:
         options["timeout"] = timeout
+    Run.objects.filter(pk=run_id).update(enqueued_at=timezone.now())
     async_task("portal.runs.engine.execute_run", run_id, q_options=options)
+
+
+def requeue(run: Run) -> None:
+    """Hand a queued run to the task queue again (a second copy is harmless: the worker
+    that comes second finds it no longer queued and does nothing)."""
+    try:
+        timeout = kinds.get(run.kind).timeout
+    except LookupError:
+        timeout = None
+    _enqueue(run.pk, timeout)
 
 
 def latest_runs(targets, per_target: int = 1) -> dict[str, list[Run]]:
