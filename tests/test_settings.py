@@ -127,3 +127,16 @@ def test_readme_documents_every_variable():
     assert len(names) > 30
     missing = sorted(name for name in names if f"`{name}`" not in readme)
     assert not missing, f"README misses {missing}: run scripts/config-reference"
+
+
+def test_key_files_are_created_whole_and_an_empty_one_is_refused(tmp_path):
+    from portal.lib.keys import ensure_file
+
+    path = tmp_path / "k" / "encryption.key"
+    assert ensure_file(path, lambda: "first") == "first"
+    assert ensure_file(path, lambda: "second") == "first"  # never replaced
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    path.write_text("")
+    with pytest.raises(RuntimeError, match="is empty"):
+        ensure_file(path, lambda: "third")

@@ -10,15 +10,28 @@ from cryptography.fernet import Fernet
 
 
 def ensure_file(path: Path, make) -> str:
-    """Return the content of ``path``, creating it (mode 0600) with ``make()`` if missing."""
+    """Return the content of ``path``, creating it (mode 0600) with ``make()`` if missing.
+
+    The file appears whole or not at all (written aside, then linked into place), so two
+    processes starting at once agree on one key and a crash never leaves an empty key."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        value = make()
-        handle.write(value + "\n")
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            tmp.unlink()
+    value = path.read_text().strip()
+    if not value:
+        raise RuntimeError(f"{path} is empty: restore it from a backup (values encrypted with "
+                           "the lost key cannot be read), or delete it to start afresh")
     return value
 
 
