@@ -8,8 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import APIException
 
 from envs.models import Environment
-from portal.runs.models import LockHeld
-from portal.runs.pages import refusal
+from portal.runs.pages import refusal, start_from_form
 
 from . import bucket, jobs
 from .api import register_source
@@ -20,8 +19,12 @@ def _refused(request, exc: Exception) -> None:
     messages.error(request, refusal(exc))
 
 
+def _back_url(env: Environment) -> str:
+    return f"/envs/{env.name}/#backups"
+
+
 def _back(env: Environment):
-    return redirect(f"/envs/{env.name}/#backups")
+    return redirect(_back_url(env))
 
 
 @require_POST
@@ -43,12 +46,8 @@ def backup_now(request, env: str):
     environment = get_object_or_404(Environment, name=env)
     source = get_object_or_404(BackupSource, environment=environment,
                                name=request.POST.get("source", ""))
-    try:
-        run = source.start_backup(request=request)
-    except LockHeld as exc:
-        _refused(request, exc)
-        return _back(environment)
-    return redirect("run", pk=run.pk)
+    return start_from_form(request, lambda: source.start_backup(request=request),
+                           _back_url(environment))
 
 
 @require_POST
@@ -56,34 +55,22 @@ def retention_now(request, env: str):
     environment = get_object_or_404(Environment, name=env)
     source = get_object_or_404(BackupSource, environment=environment,
                                name=request.POST.get("source", ""))
-    try:
-        run = source.start_retention(request=request)
-    except LockHeld as exc:
-        _refused(request, exc)
-        return _back(environment)
-    return redirect("run", pk=run.pk)
+    return start_from_form(request, lambda: source.start_retention(request=request),
+                           _back_url(environment))
 
 
 @require_POST
 def restore(request, pk: int):
     backup = get_object_or_404(Backup.objects.select_related("source__environment"), pk=pk)
-    try:
-        run = backup.start_restore(request.POST, request=request)
-    except (LockHeld, APIException) as exc:
-        _refused(request, exc)
-        return _back(backup.source.environment)
-    return redirect("run", pk=run.pk)
+    return start_from_form(request, lambda: backup.start_restore(request.POST, request=request),
+                           _back_url(backup.source.environment))
 
 
 @require_POST
 def drill(request, env: str):
     environment = get_object_or_404(Environment, name=env)
-    try:
-        run = jobs.start_drill(environment, request=request)
-    except LockHeld as exc:
-        _refused(request, exc)
-        return _back(environment)
-    return redirect("run", pk=run.pk)
+    return start_from_form(request, lambda: jobs.start_drill(environment, request=request),
+                           _back_url(environment))
 
 
 @require_GET

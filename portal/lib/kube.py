@@ -187,6 +187,19 @@ def _selector_matches(selector: dict | None, labels: dict | None) -> bool:
     return True
 
 
+def _merged_env(current: list[dict], env: dict[str, str]) -> list[dict]:
+    """The container's env with its plain values made exactly ``env``; valueFrom entries stay
+    as they are and are never overwritten."""
+    result, seen = [], set()
+    for entry in current:
+        if entry.get("valueFrom") is not None:
+            result.append(entry)
+        elif entry["name"] in env:
+            result.append({"name": entry["name"], "value": str(env[entry["name"]])})
+        seen.add(entry["name"])
+    return result + [{"name": k, "value": str(v)} for k, v in env.items() if k not in seen]
+
+
 def _containers(dep: dict) -> list[dict]:
     return ((((dep.get("spec") or {}).get("template") or {}).get("spec") or {})
             .get("containers") or [])
@@ -327,39 +340,18 @@ class Cluster:
     def set_container_image(self, namespace: str, name: str, container: str, image: str,
                             resource_version: str) -> dict:
         """Change only ``container``'s image, refused (conflict) if the object changed."""
-        def build(dep: dict, _: str) -> list[dict]:
-            i = self._container_index(dep, container, namespace, name)
-            path = f"/spec/template/spec/containers/{i}"
-            return [{"op": "test", "path": f"{path}/name", "value": container},
-                    {"op": "replace", "path": f"{path}/image", "value": image}]
-        return self._guarded_patch(namespace, name, resource_version,
-                                   f"set image of container {container} in", build)
+        return self.set_container(namespace, name, container, resource_version, image=image)
 
     def set_container_env(self, namespace: str, name: str, container: str,
                           env: dict[str, str], resource_version: str) -> dict:
         """Make the container's plain env exactly ``env`` (valueFrom entries are kept as they
         are, and a name that is a valueFrom entry is not overwritten)."""
-        def build(dep: dict, _: str) -> list[dict]:
-            i = self._container_index(dep, container, namespace, name)
-            current = _containers(dep)[i].get("env") or []
-            result, seen = [], set()
-            for entry in current:
-                if entry.get("valueFrom") is not None:
-                    result.append(entry)
-                elif entry["name"] in env:
-                    result.append({"name": entry["name"], "value": str(env[entry["name"]])})
-                seen.add(entry["name"])
-            result += [{"name": k, "value": str(v)} for k, v in env.items() if k not in seen]
-            path = f"/spec/template/spec/containers/{i}"
-            return [{"op": "test", "path": f"{path}/name", "value": container},
-                    {"op": "add", "path": f"{path}/env", "value": result}]
-        return self._guarded_patch(namespace, name, resource_version,
-                                   f"set env of container {container} in", build)
+        return self.set_container(namespace, name, container, resource_version, env=env)
 
     def set_container(self, namespace: str, name: str, container: str, resource_version: str,
                       image: str | None = None, env: dict[str, str] | None = None) -> dict:
-        """Image and/or plain env of one container in ONE guarded patch (one rollout), as
-        set_container_image and set_container_env do them separately (rollback needs both)."""
+        """Image and/or plain env of one container in ONE guarded patch (one rollout; a
+        rollback needs both). JSON patch with ``test`` ops: only these fields change."""
         def build(dep: dict, _: str) -> list[dict]:
             i = self._container_index(dep, container, namespace, name)
             path = f"/spec/template/spec/containers/{i}"
@@ -367,19 +359,13 @@ class Cluster:
             if image is not None:
                 ops.append({"op": "replace", "path": f"{path}/image", "value": image})
             if env is not None:
-                current = _containers(dep)[i].get("env") or []
-                result, seen = [], set()
-                for entry in current:
-                    if entry.get("valueFrom") is not None:
-                        result.append(entry)
-                    elif entry["name"] in env:
-                        result.append({"name": entry["name"], "value": str(env[entry["name"]])})
-                    seen.add(entry["name"])
-                result += [{"name": k, "value": str(v)} for k, v in env.items() if k not in seen]
-                ops.append({"op": "add", "path": f"{path}/env", "value": result})
+                merged = _merged_env(_containers(dep)[i].get("env") or [], env)
+                ops.append({"op": "add", "path": f"{path}/env", "value": merged})
             return ops
+        what = ("set image of" if env is None else "set env of" if image is None
+                else "update")
         return self._guarded_patch(namespace, name, resource_version,
-                                   f"update container {container} in", build)
+                                   f"{what} container {container} in", build)
 
     def pod_image_ids(self, dep: dict, container: str) -> list[str]:
         """imageIDs (``repo@sha256:...``) the kubelet reports for ``container`` in the
