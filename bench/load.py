@@ -1,18 +1,20 @@
 """Load benchmark: the main pages and list APIs under concurrent clients, against gunicorn.
 
-    .venv/bin/python bench/load.py [--entities 10000] [--runs 10000] [--seconds 20]
-        [--concurrency 8] [--database-url postgres://postgres@127.0.0.1:5432/portal_loadbench]
-        [--keep]
+    .venv/bin/python bench/load.py [--entities 10000] [--runs 10000] [--seconds 15]
+        [--concurrency 2,4,8] [--web-workers 4] [--web-threads 1]
+        [--database-url postgres://postgres@127.0.0.1:5432/portal_loadbench] [--keep]
 
 Fills a fresh database (the embedded SQLite in a temporary data dir, or the PostgreSQL
 database named by --database-url, created and dropped here) with N catalog entities (the
 catalog importer on bench/catalog.py's generated files: relations included), N runs with
 log lines and audit events, and a few environments with releases, targets, secrets and
-backups. Starts gunicorn (gthread, 2 workers x 4 threads) on a free 127.0.0.1 port, warms
-it up, then prints for each endpoint: queries per request (measured in-process), a serial
-pass (one client: the server's own time) and a concurrent pass (--concurrency keep-alive
-clients for --seconds): requests/s, p50, p95. Target: p95 <= 100 ms in the concurrent pass
-for list pages of 50 items on a 2-core machine. Stops by itself and cleans up.
+backups. Starts gunicorn as scripts/portal web does (gthread, 4 worker processes x 1 thread
+unless told otherwise) on a free 127.0.0.1 port, warms it up, then prints for each endpoint:
+queries per request (measured in-process), a serial pass (one client: the server's own time)
+and one concurrent pass per --concurrency level (keep-alive clients in a closed loop for
+--seconds): requests/s, p50, p95. Target: p95 <= 100 ms for list pages of 50 items on a
+2-core machine; the summary says up to which level it holds (for the list pages, and for
+every page). The load generator runs on the same 2 cores. Stops by itself and cleans up.
 """
 
 from __future__ import annotations
@@ -144,6 +146,12 @@ def seed(args, tmp: Path) -> None:
 
 
 # --- requests ------------------------------------------------------------------------------
+# The endpoints that are "list pages of 50 items" (the issue's target); the others are
+# overview and detail pages, reported against the same 100 ms.
+LISTS = {"/runs/", "/catalog/", "/audit/", "/api/runs/", "/api/catalog/entities/",
+         "/api/audit/", "/api/envs/"}
+
+
 def endpoints(args) -> list[tuple[str, str, bool]]:
     """(label, path, is_api). Paths with {page} get a random page among the first 20."""
     pages = [("dashboard /", "/"), ("/runs/", "/runs/?page={page}"),
@@ -270,11 +278,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entities", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=15,
+                        help="length of each concurrent pass")
+    parser.add_argument("--concurrency", default="2,4,8",
+                        help="comma-separated numbers of concurrent clients, one pass each")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--web-workers", type=int, default=4,
+                        help="gunicorn worker processes (scripts/portal web's default: 4)")
+    parser.add_argument("--web-threads", type=int, default=1,
+                        help="threads per gunicorn worker (scripts/portal web's default: 1)")
     args = parser.parse_args()
+    try:
+        levels = [int(n) for n in args.concurrency.split(",")]
+        assert levels and min(levels) >= 1
+    except (ValueError, AssertionError):
+        parser.error(f"--concurrency: positive numbers separated by commas, not "
+                     f"{args.concurrency!r}")
 
     tmp = Path(tempfile.mkdtemp(prefix="portal-bench-load-"))
     for name in ("DATABASE_URL", "REDIS_URL", "PORTAL_PUBLIC_URL"):
@@ -324,7 +344,8 @@ def main() -> int:
         log = open(tmp / "gunicorn.log", "w")  # noqa: SIM115
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "portal.wsgi:application", "--worker-class",
-             "gthread", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
+             "gthread", "--workers", str(args.web_workers), "--threads",
+             str(args.web_threads), "--bind", f"127.0.0.1:{port}",
              "--keep-alive", "30", "--log-level", "warning"],
             cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -339,20 +360,24 @@ def main() -> int:
                 sys.exit(f"gunicorn did not start:\n{(tmp / 'gunicorn.log').read_text()[-2000:]}")
             time.sleep(0.2)
 
-        drive(port, cookie, token, targets, 3, args.concurrency, seed=100)  # warm-up
+        drive(port, cookie, token, targets, 3, max(levels), seed=100)  # warm-up
         cpu = ServerCpu(server.pid)
         serial, serial_errors, _, cpu_used = drive(port, cookie, token, targets,
                                                    max(5.0, args.seconds / 2), 1, seed=200,
                                                    cpu=cpu)
-        cpu_before = cpu.seconds()
-        results, errors, elapsed = drive(port, cookie, token, targets, args.seconds,
-                                         args.concurrency, seed=300)
         cpu_ms = {label: 1000 * cpu_used[label] / max(1, len(serial[label]))
                   for label in cpu_used}
-        report(targets, counts, serial, serial_errors, results, errors, elapsed, args, cpu_ms,
-               cpu.seconds() - cpu_before)
-        missed = [label for label, ms in results.items() if ms and percentile(ms, 95) > TARGET_MS]
-        return 1 if missed or errors or serial_errors else 0
+        passes, failed = [], bool(serial_errors)
+        for n, level in enumerate(levels):
+            cpu_before = cpu.seconds()
+            results, errors, elapsed = drive(port, cookie, token, targets, args.seconds,
+                                             level, seed=300 + n)
+            report(targets, counts, serial, serial_errors, results, errors, elapsed, args,
+                   level, cpu_ms, cpu.seconds() - cpu_before)
+            passes.append((level, results))
+            failed = failed or bool(errors)
+        summary(serial, passes)
+        return 1 if failed else 0
     finally:
         if server is not None and server.poll() is None:
             server.terminate()  # gunicorn's arbiter stops its workers
@@ -376,10 +401,35 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(targets, counts, serial, serial_errors, results, errors, elapsed, args, cpu_ms,
-           cpu_loaded) -> None:
+def summary(serial, passes) -> None:
+    """Up to which number of clients the target holds, for the list pages and for all."""
+    levels = [(1, serial)] + passes
+
+    def held(labels) -> str:
+        ok = []  # the levels, from 1 client up, until the first one that misses
+        for n, results in levels:
+            if not all(percentile(results[label], 95) <= TARGET_MS
+                       for label in labels if results[label]):
+                break
+            ok.append(n)
+        worst = {n: max((percentile(results[label], 95), label) for label in labels
+                        if results[label]) for n, results in levels}
+        text = ", ".join(f"{n} client{'s' if n > 1 else ''}: {worst[n][0]:.0f} ms "
+                         f"({worst[n][1]})" for n, _r in levels)
+        verdict = (f"met with up to {max(ok)} concurrent client{'s' if max(ok) > 1 else ''}"
+                   if ok else "not met even with 1 client")
+        return f"{verdict}; worst p95 at {text}"
+
+    print(f"\nTarget p95 <= {TARGET_MS} ms")
+    print(f"  list pages and list APIs of 50 items: {held(sorted(LISTS))}")
+    print(f"  every endpoint (dashboard, environment page, entity page too): "
+          f"{held(sorted(serial))}")
+
+
+def report(targets, counts, serial, serial_errors, results, errors, elapsed, args, level,
+           cpu_ms, cpu_loaded) -> None:
     print(f"\n{'endpoint':<24}{'queries':>8}{'CPU ms':>7} | {'1 client p50':>12}{'p95':>7} | "
-          f"{args.concurrency} clients: {'req/s':>6}{'p50':>7}{'p95':>7}  target p95 <= "
+          f"{level} clients: {'req/s':>6}{'p50':>7}{'p95':>7}  target p95 <= "
           f"{TARGET_MS} ms")
     for label, _path, _api in targets:
         one, many = serial[label], results[label]
@@ -387,7 +437,7 @@ def report(targets, counts, serial, serial_errors, results, errors, elapsed, arg
             print(f"{label:<24} no requests")
             continue
         p95 = percentile(many, 95)
-        flag = "met" if p95 <= TARGET_MS else "MISSED"
+        flag = ("met" if p95 <= TARGET_MS else "MISSED") + (" (list)" if label in LISTS else "")
         bad = errors.get(label, 0) + serial_errors.get(label, 0)
         print(f"{label:<24}{counts[label]:>8}{cpu_ms[label]:>7.1f} | "
               f"{statistics.median(one):>10.1f}ms"
@@ -398,8 +448,9 @@ def report(targets, counts, serial, serial_errors, results, errors, elapsed, arg
     print(f"{'overall':<24}{'':>15} | {'':>12}{'':>7} | {len(every) / elapsed:>17.1f}"
           f"{statistics.median(every):>7.1f}{percentile(every, 95):>7.1f}  "
           f"{'met' if percentile(every, 95) <= TARGET_MS else 'MISSED'}")
-    print(f"({len(every)} requests in {elapsed:.1f} s from {args.concurrency} keep-alive clients "
-          f"against gunicorn gthread 2 workers x 4 threads; load average now "
+    print(f"({len(every)} requests in {elapsed:.1f} s from {level} keep-alive clients "
+          f"against gunicorn gthread {args.web_workers} workers x {args.web_threads} threads; "
+          f"load average now "
           f"{os.getloadavg()[0]:.1f})")
     per_request = 1000 * cpu_loaded / max(1, len(every))
     print(f"gunicorn CPU per request under load: {per_request:.1f} ms (the database server's "

@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404, render
 from portal.runs.models import Lock, Run
 
 from .models import Environment
-from .sections import ENV_SECTIONS, render_sections
+from .sections import ENV_SECTIONS, head, memo, render_sections
 
 
 def env_list(request):
@@ -16,8 +16,10 @@ def env_list(request):
 
 def env_detail(request, name: str):
     env = get_object_or_404(Environment, name=name)
-    runs = Run.objects.filter(target=env.target).order_by("-created_at")[:50]
+    runs, more_runs = head(request, Run.objects.filter(target=env.target)
+                           .order_by("-created_at", "-id"), "runs", 15, cap=50)
     return render(request, "envs/detail.html", {
-        "env": env, "runs": runs, "lock": env.lock_holder(),
+        "env": env, "runs": runs, "more_runs": more_runs,
+        "lock": memo(request, ("lock", env.pk), env.lock_holder),
         "sections": render_sections(ENV_SECTIONS, request, env),
     })

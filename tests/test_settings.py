@@ -113,6 +113,10 @@ def test_env_example_lists_every_variable_the_settings_read():
         read |= set(re.findall(r'env_\w+\(\s*"([A-Z_]+)"', path.read_text()))
         read |= set(re.findall(r'public_url\(\s*"([A-Z_]+)"', path.read_text()))
     read |= {"PORTAL_PUBLIC_URL"}
+    # ... and the entry script's ${NAME:-default} (gunicorn's workers, address, proxies).
+    script = (ROOT / "scripts" / "portal").read_text()
+    read |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+):-", script)) - {"PORTAL_PYTHON"}  # image's
+    assert {"WEB_CONCURRENCY", "WEB_THREADS", "HOST", "PORT"} <= read
     example = (ROOT / ".env.example").read_text()
     listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, re.M))
     assert read - listed == set(), f"missing from .env.example: {sorted(read - listed)}"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, F, Max, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, F, Max
 from django.utils import timezone
 
-from envs.sections import dashboard_section, env_section
+from envs.sections import dashboard_section, env_section, head
 
 from . import bucket
 from .models import Backup, BackupSource, Drill, Verification
@@ -17,42 +16,40 @@ FRESH = timedelta(hours=26)  # a daily backup plus slack
 
 
 def env_status(env, now=None) -> dict:
-    """Freshness of an environment's backups and its last successful drill."""
+    """Freshness of an environment's backups and its last successful drill (the same
+    figures as :func:`env_statuses`, for one environment)."""
     return env_statuses([env], now)[0]
 
 
-def _latest_per_env(queryset, env_ids):
-    """The newest row per environment, in one query (a window function: portable to SQLite
-    and PostgreSQL), so the dashboard does not query once per environment."""
-    ranked = queryset.filter(source__environment_id__in=env_ids).annotate(
-        env_id=F("source__environment_id"),
-        rank=Window(RowNumber(), partition_by=F("source__environment_id"),
-                    order_by=[F("created_at").desc(), F("id").desc()]),
-    ).filter(rank=1)
-    return {row.env_id: row for row in ranked}
-
-
 def env_statuses(envs, now=None) -> list[dict]:
-    """env_status of several environments in a constant number of queries."""
+    """Backup freshness, last successful drill and the newest flagged backup of several
+    environments in four aggregate queries, whatever the number of environments or rows."""
     now = now or timezone.now()
     ids = [env.pk for env in envs]
+
+    def newest(queryset) -> dict:
+        return dict(queryset.filter(source__environment_id__in=ids).order_by()
+                    .values("source__environment_id").annotate(last=Max("created_at"))
+                    .values_list("source__environment_id", "last"))
+
     sources = dict(BackupSource.objects.filter(environment_id__in=ids).order_by()
                    .values("environment_id").annotate(n=Count("id"))
                    .values_list("environment_id", "n"))
-    latest = dict(Backup.objects.filter(source__environment_id__in=ids, deleted_at__isnull=True,
-                                        verification=Verification.VERIFIED).order_by()
-                  .values("source__environment_id").annotate(last=Max("created_at"))
-                  .values_list("source__environment_id", "last"))
-    drills = _latest_per_env(Drill.objects.filter(passed=True), ids)
-    flagged = _latest_per_env(Backup.objects.filter(
-        deleted_at__isnull=True, created_at__gte=now - FRESH).exclude(flagged=""), ids)
+    latest = newest(Backup.objects.filter(deleted_at__isnull=True,
+                                          verification=Verification.VERIFIED))
+    drills = newest(Drill.objects.filter(passed=True))
+    flagged: dict[int, Backup] = {}  # a handful at most: flagged in the last 26 hours
+    for backup in (Backup.objects.filter(source__environment_id__in=ids, deleted_at__isnull=True,
+                                         created_at__gte=now - FRESH).exclude(flagged="")
+                   .annotate(env_id=F("source__environment_id")).only("id", "flagged")):
+        flagged.setdefault(backup.env_id, backup)
     rows = []
     for env in envs:
         count, last, drill = sources.get(env.pk, 0), latest.get(env.pk), drills.get(env.pk)
         rows.append({
             "env": env, "sources": count, "last_verified": last,
             "stale": bool(count) and (last is None or last < now - FRESH),
-            "drill": drill, "drill_days": (now - drill.created_at).days if drill else None,
+            "drill": drill, "drill_days": (now - drill).days if drill else None,
             "flagged": flagged.get(env.pk),
         })
     return rows
@@ -72,16 +69,16 @@ def env_page(request, env):
     # Rows point at the sources loaded above instead of joining them again: a source row
     # decrypts its URLs and keys each time it is loaded.
     by_id = {source.pk: source for source in sources}
-    backups = list(Backup.objects.filter(source__environment=env, deleted_at__isnull=True)
-                   .select_related("run")[:30])
-    drills = list(Drill.objects.filter(source__environment=env)
-                  .select_related("backup", "run")[:10])
+    backups, more_backups = head(request, Backup.objects.filter(
+        source__environment=env, deleted_at__isnull=True), "backups", 10)
+    drills, more_drills = head(request, Drill.objects.filter(source__environment=env),
+                               "drills", 5)
     for row in backups + drills:
         row.source = by_id[row.source_id]
     for b in backups:  # biggest tables first, for the page
         b.top_tables = sorted(b.row_counts.items(), key=lambda kv: -kv[1])[:5]
     return {
         "status": env_status(env), "sources": sources, "backups": backups,
-        "drills": drills,
+        "drills": drills, "more_backups": more_backups, "more_drills": more_drills,
         "bucket": bucket.describe(), "prod": env.is_prod,
     }

@@ -19,13 +19,14 @@ def same_image(a: Release, b: Release) -> bool:
 
 
 def pending() -> list[dict]:
-    envs = {e.pk: e for e in Environment.objects.all()}
+    envs = {e.pk: e for e in Environment.objects.only("id", "name", "tier")}
     by_tier: dict[str, list[Environment]] = {}
     for env in envs.values():
         by_tier.setdefault(env.tier, []).append(env)
     live = {(r.environment_id, r.component): r
-            for r in Release.objects.filter(status=Release.Status.LIVE).order_by("id")}
-    targets = {(t.environment_id, t.component) for t in Target.objects.all()}
+            for r in Release.objects.filter(status=Release.Status.LIVE).order_by("id")
+            .only("id", "environment_id", "component", "image", "digest")}
+    targets = set(Target.objects.values_list("environment_id", "component"))
     rows = []
     for src_tier, dst_tier in zip(refs.TIER_ORDER, refs.TIER_ORDER[1:], strict=False):
         for src in sorted(by_tier.get(src_tier, []), key=lambda e: e.name):

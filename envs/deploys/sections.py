@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envs.sections import dashboard_section, env_section
+from envs.sections import dashboard_section, env_section, head
 
 from . import promotions
 from .cluster import cluster_info, live_status, output_sources
@@ -20,7 +20,7 @@ def _age(seconds: int) -> str:
 def env_deploys(request, env) -> dict:
     info = cluster_info(env)
     status = live_status(env) if info["set"] else None
-    targets = list(env.deploy_targets.all())
+    targets = list(env.deploy_targets.order_by("component"))  # no join for the ordering
     workloads = []
     for w in (status or {}).get("workloads", []):
         owner = next((t for t in targets if t.effective_namespace() == w["namespace"] and (
@@ -30,12 +30,14 @@ def env_deploys(request, env) -> dict:
                           if owner else ""})
     live = {r.component: r for r in Release.objects.filter(
         environment=env, status=Release.Status.LIVE)}
+    releases, more = head(request, Release.objects.filter(environment=env)
+                          .select_related("run"), "releases", 10)
     return {
         "cluster": info, "status": status, "workloads": workloads,
         # Environments whose last apply left a `kubeconfig` output (the platform's).
         "kubeconfig_sources": output_sources("kubeconfig"),
         "targets": [{"target": t, "live": live.get(t.component)} for t in targets],
-        "releases": Release.objects.filter(environment=env).select_related("run")[:30],
+        "releases": releases, "more_releases": more,
         "confirm": env.is_prod,
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from envs.sections import dashboard_section, env_section
+from envs.sections import dashboard_section, env_section, memo
 from portal.runs.choices import Status
 from portal.runs.models import Run
 
@@ -12,10 +12,14 @@ from . import actions
 from .models import DriftStatus, PlanArtifact, StateSnapshot
 
 
-def overview(env) -> dict:
-    """Status at a glance, shared by the page section and the API."""
-    snapshot = StateSnapshot.objects.filter(environment=env).select_related(
+def _snapshot(env):
+    return StateSnapshot.objects.filter(environment=env).select_related(
         "last_apply_run").first()
+
+
+def overview(env, request=None) -> dict:
+    """Status at a glance, shared by the page section and the API."""
+    snapshot = memo(request, ("snapshot", env.pk), lambda: _snapshot(env))
     drift = DriftStatus.objects.filter(environment=env).first()
     pending = list(PlanArtifact.objects.filter(environment=env, run__status=Status.PLANNED)
                    .select_related("run").order_by("-created_at"))
@@ -24,8 +28,8 @@ def overview(env) -> dict:
 
 @env_section(10, "provisioning/_env_status.html")
 def status_section(request, env):
-    data = overview(env)
-    data["lock"] = env.lock_holder()
+    data = overview(env, request)
+    data["lock"] = memo(request, ("lock", env.pk), env.lock_holder)
     data["state_lock"] = actions.state_lock_info(env)
     data["running"] = Run.objects.filter(target=env.target, kind__in=actions.TERRAFORM_KINDS,
                                          status=Status.RUNNING).first()
@@ -34,7 +38,7 @@ def status_section(request, env):
 
 @env_section(20, "provisioning/_env_state.html")
 def state_section(request, env):
-    snapshot = StateSnapshot.objects.filter(environment=env).first()
+    snapshot = memo(request, ("snapshot", env.pk), lambda: _snapshot(env))
     if snapshot is None or snapshot.serial is None:
         return None
     outputs = [{"name": name, "sensitive": o["sensitive"],

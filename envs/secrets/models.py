@@ -165,7 +165,13 @@ class Secret(models.Model):
 
     @property
     def overdue(self) -> bool:
-        return self.due_at is not None and timezone.now() > self.due_at
+        return self.is_overdue(self.changed_at, self.max_age_days)
+
+    @staticmethod
+    def is_overdue(changed_at, max_age_days: int, now=None) -> bool:
+        """The policy on plain values, for lists read with values_list (the dashboard)."""
+        return changed_at is not None and (now or timezone.now()) > changed_at + timedelta(
+            days=max_age_days)
 
     @property
     def in_cluster(self) -> bool | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from envs.sections import dashboard_section, env_section
 
 from .bundle import auto_export_status
@@ -11,8 +13,10 @@ from .models import Generator, PendingValue, Secret
 
 @env_section(40, "secrets/_env_section.html")
 def env_secrets(request, env) -> dict:
-    secrets = Secret.with_active_runs(
-        Secret.objects.filter(environment=env).select_related("environment"))
+    secrets = list(Secret.objects.filter(environment=env))
+    for secret in secrets:  # the page's own environment, not one decrypted copy per row
+        secret.environment = env
+    secrets = Secret.with_active_runs(secrets)
     stranded = PendingValue.objects.filter(secret__environment=env).exclude(
         run__status__in=["queued", "running"]).select_related("secret", "run")
     return {
@@ -28,12 +32,17 @@ def env_secrets(request, env) -> dict:
 
 @dashboard_section(40, "secrets/_dashboard.html")
 def dashboard_secrets(request, envs) -> dict:
-    rows = []
-    secrets = list(Secret.objects.select_related("environment"))
-    for env in envs:
-        mine = [s for s in secrets if s.environment_id == env.pk]
-        rows.append({"env": env, "count": len(mine),
-                     "overdue": [s.name for s in mine if s.overdue],
-                     "auto": sum(1 for s in mine if s.auto_rotate)})
+    # Plain values, not model rows: the dashboard needs names, counts and ages only.
+    now, mine = timezone.now(), {}
+    for env_id, name, set_at, rotated_at, max_age, auto in Secret.objects.order_by(
+            "name").values_list("environment_id", "name", "set_at", "rotated_at",
+                                "max_age_days", "auto_rotate"):
+        row = mine.setdefault(env_id, {"count": 0, "overdue": [], "auto": 0})
+        row["count"] += 1
+        row["auto"] += bool(auto)
+        if Secret.is_overdue(rotated_at or set_at, max_age, now):
+            row["overdue"].append(name)
+    rows = [{"env": env, **mine.get(env.pk, {"count": 0, "overdue": [], "auto": 0})}
+            for env in envs]
     return {"rows": rows, "export": auto_export_status(),
             "total_overdue": sum(len(r["overdue"]) for r in rows)}

@@ -179,6 +179,10 @@ def sqlite_config(path: Path) -> dict:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),
+        # Keep the connection (per thread) between requests: opening one and running the
+        # PRAGMAs below costs more than most pages' queries.
+        "CONN_MAX_AGE": 600,
+        "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {
             "timeout": 30,
             "transaction_mode": "IMMEDIATE",
