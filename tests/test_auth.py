@@ -100,6 +100,23 @@ def test_five_failures_then_429(db):
     assert other_ip.post("/signin/link/bogus/").status_code == 403
 
 
+def test_rotating_ipv6_addresses_inside_one_64_shares_one_budget(db):
+    for n in range(5):  # a fresh address each time, all in 2001:db8:1:2::/64
+        rotating = Client(REMOTE_ADDR=f"2001:db8:1:2::{n + 1:x}")
+        assert rotating.post("/signin/link/bogus/").status_code == 403
+    assert Client(REMOTE_ADDR="2001:db8:1:2:ffff::9").post("/signin/link/bogus/").status_code \
+        == 429
+    # The neighbouring /64 is another subscriber.
+    assert Client(REMOTE_ADDR="2001:db8:1:3::1").post("/signin/link/bogus/").status_code == 403
+
+
+def test_requests_without_an_address_share_one_budget(db):
+    for _ in range(5):
+        assert Client(REMOTE_ADDR="").post("/signin/link/bogus/").status_code == 403
+    assert Client(REMOTE_ADDR="").post("/signin/link/bogus/").status_code == 429
+    assert Client().post("/signin/link/bogus/").status_code == 403  # 127.0.0.1 is not limited
+
+
 def test_trusted_proxy_header_decides_the_client_ip(db, settings):
     import ipaddress
 

@@ -21,9 +21,8 @@ class SignInErrorMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, SocialAuthBaseException):
             return None
-        ip = getattr(request, "client_ip", None)
-        if ip:
-            SigninFailure.objects.create(client_ip=ip, reason=type(exception).__name__)
+        SigninFailure.objects.create(client_ip=getattr(request, "client_ip", None),
+                                     reason=type(exception).__name__)
         if not isinstance(exception, NotOwner):  # NotOwner was audited with the GitHub login
             record(
                 "signin",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 from datetime import timedelta
 
@@ -131,17 +132,37 @@ class SigninLink(models.Model):
             return cls.objects.select_related("user").get(digest=_digest(plaintext)).user
 
 
+def client_group(client_ip: str | None) -> str:
+    """What failures are counted by: an IPv4 address, an IPv6 /64 (one subscriber's prefix:
+    rotating addresses inside it gains nothing), or "unknown" for a request without an
+    address (all of those share one budget instead of having none)."""
+    if not client_ip:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return "unknown"
+    if address.version == 6:
+        if address.ipv4_mapped is not None:  # ::ffff:a.b.c.d is that IPv4 client
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 class SigninFailure(models.Model):
-    client_ip = models.GenericIPAddressField(db_index=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    client_group = models.CharField(max_length=50, db_index=True, default="unknown")
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     reason = models.CharField(max_length=100)
 
+    def save(self, *args, **kwargs):
+        self.client_group = client_group(self.client_ip)
+        super().save(*args, **kwargs)
+
     @classmethod
     def too_many(cls, client_ip: str | None) -> bool:
-        if not client_ip:
-            return False
         since = timezone.now() - timedelta(seconds=settings.SIGNIN_FAILURE_WINDOW)
-        recent = cls.objects.filter(client_ip=client_ip, at__gte=since).count()
+        recent = cls.objects.filter(client_group=client_group(client_ip), at__gte=since).count()
         return recent >= settings.SIGNIN_FAILURE_LIMIT
 
 

@@ -54,8 +54,7 @@ def signin_link(request, token: str):
 
 
 def _link_failed(request):
-    if request.client_ip:
-        SigninFailure.objects.create(client_ip=request.client_ip, reason="bad sign-in link")
+    SigninFailure.objects.create(client_ip=request.client_ip, reason="bad sign-in link")
     record("signin", outcome=Outcome.FAILURE, actor="anonymous", target="signin-link",
            request=request, reason="invalid, used or expired link")
     return render(request, "auth/refused.html",
