@@ -26,23 +26,26 @@ def _trusted(ip) -> bool:
 
 
 def client_ip(meta) -> str | None:
-    """The peer address, or the forwarded client when the peer is a trusted proxy."""
+    """The peer address, or the forwarded client when the peer is a trusted proxy.
+
+    X-Forwarded-For is walked from the right: the first address that is not one of our
+    proxies is the client; anything left of it may be forged. CF-Connecting-IP is believed
+    only when every hop in that chain is trusted (a Cloudflare tunnel on this host, or
+    Cloudflare's ranges listed in PORTAL_TRUSTED_PROXIES): a client that reaches the ingress
+    directly can send any CF-Connecting-IP, but not hide its own address from the ingress.
+    """
     peer = _parse_ip(meta.get("REMOTE_ADDR"))
     if not _trusted(peer):
         return str(peer) if peer else None
-    cf = _parse_ip(meta.get("HTTP_CF_CONNECTING_IP"))
-    if cf is not None:
-        return str(cf)
-    # Walk X-Forwarded-For from the right: the first address that is not one of our
-    # proxies is the client; anything left of it may be forged.
     forwarded = [p for p in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
     for part in reversed(forwarded):
         ip = _parse_ip(part)
         if ip is None:
-            break
+            return str(peer)  # a garbled chain: trust nothing beyond our own proxy
         if not _trusted(ip):
             return str(ip)
-    return str(peer)
+    cf = _parse_ip(meta.get("HTTP_CF_CONNECTING_IP"))
+    return str(cf) if cf is not None else str(peer)
 
 
 class ClientIpMiddleware:

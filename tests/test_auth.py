@@ -117,6 +117,31 @@ def test_requests_without_an_address_share_one_budget(db):
     assert Client().post("/signin/link/bogus/").status_code == 403  # 127.0.0.1 is not limited
 
 
+@pytest.mark.parametrize("meta, expected", [
+    # Straight from the internet: headers are ignored.
+    ({"REMOTE_ADDR": "198.51.100.9", "HTTP_CF_CONNECTING_IP": "203.0.113.7"}, "198.51.100.9"),
+    # Through our ingress (trusted) from a client that skipped Cloudflare: the ingress
+    # appended the real peer, so a forged CF-Connecting-IP does not count.
+    ({"REMOTE_ADDR": "10.42.0.5", "HTTP_X_FORWARDED_FOR": "198.51.100.9",
+      "HTTP_CF_CONNECTING_IP": "203.0.113.7"}, "198.51.100.9"),
+    ({"REMOTE_ADDR": "10.42.0.5", "HTTP_X_FORWARDED_FOR": "1.2.3.4, 198.51.100.9"},
+     "198.51.100.9"),
+    # Every hop trusted (a tunnel on this host): its CF-Connecting-IP is the client.
+    ({"REMOTE_ADDR": "127.0.0.1", "HTTP_CF_CONNECTING_IP": "203.0.113.7"}, "203.0.113.7"),
+    ({"REMOTE_ADDR": "10.42.0.5", "HTTP_X_FORWARDED_FOR": "127.0.0.1",
+      "HTTP_CF_CONNECTING_IP": "203.0.113.7"}, "203.0.113.7"),
+    ({"REMOTE_ADDR": "10.42.0.5", "HTTP_X_FORWARDED_FOR": "junk, 10.42.0.9"}, "10.42.0.5"),
+])
+def test_forwarded_headers_count_only_through_trusted_hops(settings, meta, expected):
+    import ipaddress
+
+    from portal.middleware import client_ip
+
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1/32"),
+                                ipaddress.ip_network("10.42.0.0/16")]
+    assert client_ip(meta) == expected
+
+
 def test_trusted_proxy_header_decides_the_client_ip(db, settings):
     import ipaddress
 
