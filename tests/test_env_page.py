@@ -81,3 +81,26 @@ def test_a_short_list_has_no_link(signed_in):
     page = signed_in.get("/envs/quiet/").content.decode()
     assert "?show=" not in page
     assert "All runs of quiet" not in page
+
+
+def test_each_secret_has_its_own_page_with_versions_and_forms_never_the_value(signed_in):
+    from envs.secrets.models import Secret, SecretVersion
+
+    env = Environment.objects.create(name="prod", tier="prod")
+    secret = Secret.objects.create(environment=env, name="API_TOKEN", version=2,
+                                   value="plain-value-never-shown-4242", set_by="owner",
+                                   set_at=timezone.now())
+    SecretVersion.objects.create(secret=secret, version=1, how="create", by="owner")
+    SecretVersion.objects.create(secret=secret, version=2, how="rotate", by="scheduler")
+    page = signed_in.get("/envs/prod/").content.decode()
+    links = set(shown(page, r'href="(/envs/prod/secrets/API_TOKEN/)"'))
+    assert links == {"/envs/prod/secrets/API_TOKEN/"}
+    detail = signed_in.get("/envs/prod/secrets/API_TOKEN/")
+    assert detail.status_code == 200
+    body = detail.content.decode()
+    assert "plain-value-never-shown-4242" not in body
+    assert "v1" in body and "v2" in body and "scheduler" in body
+    for action in ("set", "rotate", "delete"):
+        assert f'action="/envs/prod/secrets/API_TOKEN/{action}/"' in body
+    assert body.count('name="confirm"') == 3  # prod: every form asks for the name
+    assert signed_in.get("/envs/prod/secrets/NOPE/").status_code == 404

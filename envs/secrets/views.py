@@ -3,7 +3,7 @@ actions as the API, then shows the run or says what was refused (never the value
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
 from envs.guards import require_confirmation
@@ -38,6 +38,19 @@ def _act(request, env: Environment, fn):
 
 def _secret(env: Environment, name: str) -> Secret:
     return get_object_or_404(Secret, environment=env, name=name)
+
+
+def detail(request, name: str, secret: str):
+    """One secret: where it lives, its policy, every version (never a value), and the
+    forms to set a value, rotate or remove it."""
+    env = get_object_or_404(Environment, name=name)
+    obj = _secret(env, secret)
+    obj.environment = env
+    Secret.with_active_runs([obj])
+    return render(request, "secrets/detail.html", {
+        "env": env, "x": obj, "confirm": env.is_prod,
+        "versions": obj.versions.select_related("run")[:100],
+    })
 
 
 @require_POST
