@@ -21,6 +21,9 @@ MIN_LENGTH = 4
 # Wrapped base64: only encodings longer than a wrapped line need the piecewise check, and a
 # piece must be this long to count (a random 16-character base64 match is not a coincidence).
 WRAP_MIN_FORM = 48
+# ... and encodings longer than this are not indexed (8-grams cost ~60 bytes each): a
+# kubeconfig or a key is a few KiB; a multi-megabyte blob would cost hundreds of MB.
+WRAP_MAX_FORM = 48 * 1024
 PIECE = 16
 # Where a wrapped secret starts or ends inside a line, a shorter edge still counts: at most
 # EDGE - 1 characters (5 bytes) of a long secret can stay visible there. Runs shorter than
@@ -106,7 +109,7 @@ class Redactor:
             self._pattern = None
             raw = str(secret).encode()
             for form in _base64_forms(raw) - self._long:
-                if len(form) >= WRAP_MIN_FORM:
+                if WRAP_MIN_FORM <= len(form) <= WRAP_MAX_FORM:
                     self._index(form.rstrip("="))
 
     def _index(self, form: str) -> None:
