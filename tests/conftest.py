@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,22 @@ def api(owner):
 @pytest.fixture
 def read_api(owner):
     return _token_client(owner, "read")
+
+
+def run_in_thread(run_id: int) -> threading.Thread:
+    """``execute_run(run_id)`` as the worker does it, in a started thread that closes its own
+    database connection: for tests that act (cancel, reap, fault) while the run is going."""
+    from portal.runs.engine import execute_run
+
+    def work():
+        try:
+            execute_run(run_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05, message="condition"):

@@ -4,7 +4,6 @@ do), and the janitor at backup start. Real PostgreSQL, moto behind the fault pro
 
 from __future__ import annotations
 
-import threading
 import time
 
 from envs.backups.models import Backup, BackupSource
@@ -12,6 +11,7 @@ from portal.lib import pg
 from portal.lib.s3 import sidecar_key
 from portal.runs.engine import execute_run
 from portal.runs.models import Run
+from tests.conftest import run_in_thread
 
 from .test_backups_runs import (  # noqa: F401 - fixtures
     ADMIN,
@@ -30,12 +30,6 @@ from .test_backups_runs import (  # noqa: F401 - fixtures
 )
 
 
-def _start(run: Run) -> threading.Thread:
-    worker = threading.Thread(target=execute_run, args=(run.pk,))
-    worker.start()
-    return worker
-
-
 def _big_source(env, bigsrc) -> BackupSource:
     return BackupSource.objects.create(environment=env, name="big", database_url=bigsrc.url,
                                        admin_url=ADMIN)
@@ -46,7 +40,7 @@ def test_cancel_mid_backup_aborts_the_upload_and_leaves_no_object(s3, s3srv, env
     source = _big_source(env, bigsrc)
     s3srv.delay_upload_part(0.4)  # slow network: the cancel lands while parts are uploading
     run = source.start_backup()
-    worker = _start(run)
+    worker = run_in_thread(run.pk)
     try:
         _wait(lambda: s3.list_uploads(), what="the multipart upload")
         _wait(lambda: _pg_dump_children(), what="pg_dump")
@@ -75,7 +69,7 @@ def test_cancel_mid_restore_drops_scratch_and_leaves_live_untouched(s3, s3srv, e
     live = bigsrc.checksums()
     s3srv.slow_get(backup.key, 0.03)  # ~5 s of download: the cancel lands mid-pg_restore
     restore = backup.start_restore({})
-    worker = _start(restore)
+    worker = run_in_thread(restore.pk)
     scratch = f"{bigsrc.name}_restore_{restore.pk}"
     try:
         _wait(lambda: _sql(ADMIN, "SELECT 1 FROM pg_stat_activity WHERE datname = %s AND "

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +29,7 @@ from portal.lib.s3 import sidecar_key
 from portal.runs.engine import execute_run
 from portal.runs.models import Run, RunLine
 from portal.testing.s3server import S3TestServer
+from tests.conftest import run_in_thread
 
 ADMIN = os.environ.get("PORTAL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "pw-" + uuid.uuid4().hex[:10] + "'q"
@@ -275,8 +275,7 @@ def test_pg_dump_killed_mid_stream(s3, s3srv, env, bigsrc, how):
     checksums = bigsrc.checksums()
     s3srv.delay_upload_part(0.4)
     run = source.start_backup()
-    worker = threading.Thread(target=execute_run, args=(run.pk,))
-    worker.start()
+    worker = run_in_thread(run.pk)
     try:
         # Mid-stream: the multipart upload exists and pg_dump is busy copying.
         _wait(lambda: any(u.key != earlier.key for u in s3.list_uploads()), what="upload")

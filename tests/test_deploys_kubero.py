@@ -6,14 +6,9 @@ Kubero-like operator renders spec.envVars into the Deployment it owns."""
 
 from __future__ import annotations
 
-import threading
-
-from django.db import connection
-
 from envs.deploys.models import Release
-from portal.runs.engine import execute_run
 from portal.runs.models import Run
-from tests.conftest import wait_for
+from tests.conftest import run_in_thread, wait_for
 
 # The deploy tests' fixtures (a test server with dev/test/prod, environments connected to
 # it), imported so pytest finds them here; test arguments of the same name shadow them.
@@ -173,13 +168,7 @@ def test_cancel_of_a_kuberoapp_deploy_stops_the_watch_and_says_where_it_was_left
                         format="json")
     run_id = response.json()["id"]
 
-    def work():
-        try:
-            execute_run(run_id)
-        finally:
-            connection.close()
-    thread = threading.Thread(target=work)
-    thread.start()
+    thread = run_in_thread(run_id)
     wait_for(lambda: "waiting for the operator's Deployments" in log_of(
         Run.objects.get(pk=run_id)), 10, message="the patch")
     Run.objects.get(pk=run_id).request_cancel(actor="tester")

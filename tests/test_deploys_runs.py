@@ -11,7 +11,7 @@ from portal.audit.models import AuditEvent
 from portal.runs.engine import execute_run
 from portal.runs.models import Run, RunLine
 from portal.testing.kubeserver import KubeTestServer, deployment
-from tests.conftest import wait_for
+from tests.conftest import run_in_thread, wait_for
 
 TOKEN = "kube-token-NEVER-SHOWN-7f3a9c"
 KUBE_ID = "backstage.io/kubernetes-id"
@@ -331,9 +331,7 @@ def test_prod_needs_confirm_and_kubeconfig_never_shows(envs, api, kube, signed_i
 
 
 def test_cancel_stops_the_watch_and_says_where_the_deployment_was_left(envs, api, kube):
-    import threading
 
-    from django.db import connection
 
     kube.store.apply("deployments", shop("dev"))
     settle(kube, "dev")
@@ -343,13 +341,7 @@ def test_cancel_stops_the_watch_and_says_where_the_deployment_was_left(envs, api
                         format="json")
     run_id = response.json()["id"]
 
-    def work():
-        try:
-            execute_run(run_id)
-        finally:
-            connection.close()
-    thread = threading.Thread(target=work)
-    thread.start()
+    thread = run_in_thread(run_id)
     wait_for(lambda: "image after" in log_of(Run.objects.get(pk=run_id)), 10,
              message="the patch")
     Run.objects.get(pk=run_id).request_cancel(actor="tester")

@@ -5,12 +5,10 @@ Marked `engine`: `make test` runs these against PostgreSQL and again against SQL
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from portal.audit.models import AuditEvent
@@ -18,6 +16,7 @@ from portal.runs.choices import Status
 from portal.runs.engine import RunContext, execute_run, reap
 from portal.runs.kinds import RunKind, register
 from portal.runs.models import Lock, LockHeld, Run, RunLine
+from tests.conftest import run_in_thread
 
 from .conftest import wait_for
 
@@ -144,14 +143,7 @@ def test_cancel_of_a_queued_run_ends_it_and_frees_the_lock(db):
 
 def test_cancel_of_a_running_run_stops_it_within_two_seconds(transactional_db):
     run = Run.start("test_sleep", lock_key="env:dev")
-    def target():
-        try:
-            execute_run(run.pk)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=target)
-    thread.start()
+    thread = run_in_thread(run.pk)
     wait_for(lambda: Run.objects.get(pk=run.pk).status == Status.RUNNING, message="running")
     asked = time.monotonic()
     run.request_cancel(actor="tester")
