@@ -33,16 +33,16 @@ def env_secrets(request, env) -> dict:
 @dashboard_section(40, "secrets/_dashboard.html")
 def dashboard_secrets(request, envs) -> dict:
     # Plain values, not model rows: the dashboard needs names, counts and ages only.
-    now, mine = timezone.now(), {}
-    for env_id, name, set_at, rotated_at, max_age, auto in Secret.objects.order_by(
-            "name").values_list("environment_id", "name", "set_at", "rotated_at",
-                                "max_age_days", "auto_rotate"):
-        row = mine.setdefault(env_id, {"count": 0, "overdue": [], "auto": 0})
+    now = timezone.now()
+    rows = {env.pk: {"env": env, "count": 0, "overdue": [], "auto": 0} for env in envs}
+    for env_id, name, set_at, rotated_at, max_age, auto in Secret.objects.filter(
+            environment_id__in=rows).order_by("name").values_list(
+            "environment_id", "name", "set_at", "rotated_at", "max_age_days", "auto_rotate"):
+        row = rows[env_id]
         row["count"] += 1
         row["auto"] += bool(auto)
         if Secret.is_overdue(rotated_at or set_at, max_age, now):
             row["overdue"].append(name)
-    rows = [{"env": env, **mine.get(env.pk, {"count": 0, "overdue": [], "auto": 0})}
-            for env in envs]
+    rows = list(rows.values())
     return {"rows": rows, "export": auto_export_status(),
             "total_overdue": sum(len(r["overdue"]) for r in rows)}

@@ -18,18 +18,17 @@ from urllib.parse import quote, quote_plus
 
 MASK = "***"
 MIN_LENGTH = 4
-# Wrapped base64: only encodings longer than a wrapped line need the piecewise check, and a
-# piece must be this long to count (a random 16-character base64 match is not a coincidence).
+# Wrapped base64: only encodings longer than a wrapped line need the piecewise check ...
 WRAP_MIN_FORM = 48
 # ... and encodings longer than this are not indexed (8-grams cost ~60 bytes each): a
 # kubeconfig or a key is a few KiB; a multi-megabyte blob would cost hundreds of MB.
 WRAP_MAX_FORM = 48 * 1024
-PIECE = 16
-# Where a wrapped secret starts or ends inside a line, a shorter edge still counts: at most
-# EDGE - 1 characters (5 bytes) of a long secret can stay visible there. Runs shorter than
-# PIECE are looked at only when they are a whole line (the last line of a wrapped block),
-# which keeps ordinary words out of the check.
+# A piece counts from EDGE characters where a wrapped secret starts or ends inside a line
+# (at most EDGE - 1 characters, 5 bytes, of a long secret can stay visible there). Runs of
+# base64 characters are checked from PIECE characters, or from EDGE when they are a whole
+# line (the last line of a wrapped block): that keeps ordinary words out of the check.
 EDGE = 8
+PIECE = 16
 _B64_RUN = re.compile(rf"(?m)^[A-Za-z0-9+/_-]{{{EDGE},}}=*$|[A-Za-z0-9+/_-]{{{PIECE},}}=*")
 _PERCENT = re.compile(r"%([0-9A-F]{2})")
 
