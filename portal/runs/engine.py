@@ -247,13 +247,16 @@ def execute_run(run_id: int) -> str | None:
 
     def finish() -> None:
         ctx.flush()
-        Run.objects.filter(pk=run_id, status=Status.RUNNING).update(
-            status=status,
-            finished_at=finished,
-            error=error[:10000],
-            result=_redact_json(ctx.result, ctx.redactor),
-        )
-        Lock.release_for(run)
+        # One commit: nobody may see the run ended while its lock is still held (a new run
+        # on the environment would be refused by a finished one).
+        with transaction.atomic():
+            Run.objects.filter(pk=run_id, status=Status.RUNNING).update(
+                status=status,
+                finished_at=finished,
+                error=error[:10000],
+                result=_redact_json(ctx.result, ctx.redactor),
+            )
+            Lock.release_for(run)
         run.refresh_from_db()
 
     _retry_while_the_database_is_away(finish, run_id)

@@ -197,10 +197,13 @@ class Run(models.Model):
         self.refresh_from_db()
         if not flagged and (self.cancel_requested_at is None or self.status not in ACTIVE):
             return False  # nothing to cancel: finished (or never asked and not active)
-        if Run.objects.filter(pk=self.pk, status=Status.QUEUED).update(
-            status=Status.CANCELED, finished_at=now, error=f"canceled by {actor} before it started"
-        ):
-            Lock.release_for(self)
+        with transaction.atomic():  # ended and unlocked in one commit, as the engine does
+            canceled = Run.objects.filter(pk=self.pk, status=Status.QUEUED).update(
+                status=Status.CANCELED, finished_at=now,
+                error=f"canceled by {actor} before it started")
+            if canceled:
+                Lock.release_for(self)
+        if canceled:
             self.refresh_from_db()
             record("run.end", outcome=Outcome.INFO, target=self.target, actor=actor, run=self,
                    kind=self.kind, status=self.status)
