@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: setup run test lint signin-link worker web bench clean
+.PHONY: setup run test lint typecheck signin-link worker web bench clean
 
 setup: $(STAMP)
 	@$(PY) -m portal.lib.keys $${PORTAL_DATA_DIR:-var} >/dev/null
@@ -26,6 +26,10 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/mypy
+
+typecheck: setup
+	$(VENV)/bin/mypy
 
 signin-link: setup
 	$(PY) manage.py signin_link

@@ -53,7 +53,7 @@ def main() -> int:
     from envs.models import Environment
     from portal.auth.models import ApiToken, owner_user
     from portal.runs.models import Run, RunLine
-    from portal.testing.kubeserver import KubeTestServer, deployment
+    from tests.fakes.kubeserver import KubeTestServer, deployment
 
     setup_test_environment()  # lets the in-process API client talk to the app
     call_command("migrate", verbosity=0)

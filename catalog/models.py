@@ -12,6 +12,7 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from portal import scopes
 from portal.audit.models import record
 from portal.lib.crypto import EncryptedTextField
 
@@ -283,12 +284,10 @@ class Entity(models.Model):
     def environment_rows(self) -> list[dict]:
         """Where this component runs: each name with its Environment entity and the
         portal environment of the same name (matched by name)."""
-        from envs.models import Environment
-
         names = list(self.environments or [])
         if self.kind == "environment":
             names = [self.name.lower()]
-        portal = set(Environment.objects.filter(name__in=names).values_list("name", flat=True))
+        portal = scopes.existing(names)
         refs = {f"environment:{self.namespace}/{n}" for n in names}
         present = set(Entity.objects.filter(ref__in=refs).values_list("ref", flat=True))
         out = []

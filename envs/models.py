@@ -14,10 +14,13 @@ import json
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.validators import RegexValidator
 from django.db import models
 
+from portal import scopes
 from portal.lib.crypto import EncryptedTextField
+from portal.runs.models import Lock
 
 from .choices import Tier
 
@@ -100,9 +103,20 @@ class Environment(models.Model):
     def is_prod(self) -> bool:
         return self.tier == Tier.PROD
 
-    def lock_holder(self):
-        from portal.runs.models import Lock
+    @property
+    def namespace(self) -> str:
+        """The Kubernetes namespace deploys and rotations act in: the ``namespace`` output of
+        the environment's last applied Terraform state, else the environment's name."""
+        try:
+            outputs = self.state_snapshot.outputs or {}  # reverse one-to-one, provisioning's
+        except ObjectDoesNotExist:
+            return self.name
+        output = outputs.get("namespace")
+        value = output.get("value") if isinstance(output, dict) else output
+        sensitive = isinstance(output, dict) and output.get("sensitive")
+        return value if isinstance(value, str) and value.strip() and not sensitive else self.name
 
+    def lock_holder(self):
         return Lock.holder(self.lock_key)
 
     # --- Terraform source --------------------------------------------------------------
@@ -194,3 +208,18 @@ def _json_object(text: str | None) -> dict:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def environment_directory() -> scopes.Directory:
+    """Environments as the kernel's run scopes (registered in ``EnvsConfig.ready``)."""
+
+    def get(name: str) -> scopes.Scope | None:
+        env = Environment.objects.filter(name=name).only("name").first()
+        return scopes.Scope(env.name, env.target, env.lock_key) if env else None
+
+    return scopes.Directory(
+        names=lambda: list(Environment.objects.values_list("name", flat=True)),
+        get=get,
+        existing=lambda names: set(Environment.objects.filter(name__in=list(names))
+                                   .values_list("name", flat=True)),
+    )

@@ -3,10 +3,6 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import is_valid_path
 
-from envs.models import Environment
-from envs.sections import DASHBOARD_SECTIONS, render_sections
-from portal.runs.models import Lock, Run, latest_runs
-
 
 def not_found(request, exception=None):
     """404 for URLs no view matched: the API's error form under /api/, a page elsewhere."""
@@ -33,18 +29,3 @@ def healthz(request):
         return JsonResponse({"status": "ok"})
     except Exception:
         return JsonResponse({"status": "database unavailable"}, status=503)
-
-
-def dashboard(request):
-    envs = list(Environment.objects.all())
-    locks = {lock.key: lock.run for lock in Lock.objects.select_related("run")}
-    # The newest run of every environment, however old (one indexed query).
-    last = {target: runs[0] for target, runs in latest_runs(e.target for e in envs).items()
-            if runs}
-    cards = [{"env": env, "lock": locks.get(env.lock_key), "last": last.get(env.target)}
-             for env in envs]
-    runs = Run.objects.order_by("-created_at")[:15]
-    return render(request, "dashboard.html", {
-        "cards": cards, "runs": runs, "environments": envs,
-        "sections": render_sections(DASHBOARD_SECTIONS, request, envs),
-    })

@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
 from portal.lib import backup_stream as bs  # noqa: E402
 from portal.lib import pg  # noqa: E402
 from portal.lib.s3 import S3Settings, S3Store, sidecar_key  # noqa: E402
-from portal.testing.s3server import S3TestServer  # noqa: E402
+from tests.fakes.s3server import S3TestServer  # noqa: E402
 
 ADMIN = os.environ.get("PORTAL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "s3cr3t p@ss'w\"rd-" + uuid.uuid4().hex[:6]

@@ -28,7 +28,7 @@ from portal.lib.backup_stream import ENC_MAGIC
 from portal.lib.s3 import sidecar_key
 from portal.runs.engine import execute_run
 from portal.runs.models import Run, RunLine
-from portal.testing.s3server import S3TestServer
+from tests.fakes.s3server import S3TestServer
 from tests.conftest import run_in_thread
 
 ADMIN = os.environ.get("PORTAL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -28,8 +28,8 @@ from playwright.sync_api import Page, expect
 from envs.backups.models import Backup
 from envs.deploys.models import Release
 from envs.sync import sync
-from portal.testing.kubeserver import KubeTestServer, deployment
-from portal.testing.s3server import S3TestServer
+from tests.fakes.kubeserver import KubeTestServer, deployment
+from tests.fakes.s3server import S3TestServer
 
 from .conftest import ROOT, screenshot_dir, shot
 from .test_browser_signin import github  # noqa: F401 (the FakeGitHub fixture, reused)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal.audit.models import AuditEvent
-from portal.testing.fakegithub import FakeGitHub
+from tests.fakes.fakegithub import FakeGitHub
 
 from .conftest import shot
 

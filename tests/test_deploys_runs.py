@@ -10,7 +10,7 @@ from envs.models import Environment
 from portal.audit.models import AuditEvent
 from portal.runs.engine import execute_run
 from portal.runs.models import Run, RunLine
-from portal.testing.kubeserver import KubeTestServer, deployment
+from tests.fakes.kubeserver import KubeTestServer, deployment
 from tests.conftest import run_in_thread, wait_for
 
 TOKEN = "kube-token-NEVER-SHOWN-7f3a9c"

@@ -23,7 +23,7 @@ from django.db import connection
 from envs.models import Environment
 from portal.runs.choices import ACTIVE, TERMINAL, Status
 from portal.runs.models import Lock, Run, RunLine
-from portal.testing.tcpproxy import TcpProxy
+from tests.fakes.tcpproxy import TcpProxy
 from tests.conftest import ROOT, database_url_for_subprocess, wait_for
 
 
@@ -130,7 +130,7 @@ def test_a_database_cut_ends_the_run_frees_its_lock_and_the_worker_goes_on(
 
 @pytest.fixture(scope="module")
 def s3srv():
-    from portal.testing.s3server import S3TestServer
+    from tests.fakes.s3server import S3TestServer
 
     with S3TestServer() as srv:
         yield srv
@@ -219,7 +219,7 @@ def test_s3_failing_mid_backup_fails_the_run_and_keeps_earlier_backups(
 
 @pytest.fixture
 def kube(transactional_db, api):
-    from portal.testing.kubeserver import KubeTestServer, deployment
+    from tests.fakes.kubeserver import KubeTestServer, deployment
 
     with KubeTestServer() as srv:
         srv.store.apply("namespaces", {"metadata": {"name": "dev"}})

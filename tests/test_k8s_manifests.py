@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from kubernetes import client, config, utils
 
-from portal.testing.kubeserver import KubeTestServer
+from tests.fakes.kubeserver import KubeTestServer
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "deploy" / "k8s"
 

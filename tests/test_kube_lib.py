@@ -8,7 +8,7 @@ import time
 import pytest
 
 from portal.lib.kube import Cluster, KubeError, managed_by, plain_env, server_url
-from portal.testing.kubeserver import KubeTestServer, deployment
+from tests.fakes.kubeserver import KubeTestServer, deployment
 
 
 @pytest.fixture

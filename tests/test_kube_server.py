@@ -13,7 +13,7 @@ import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from portal.testing.kubeserver import KubeTestServer, deployment
+from tests.fakes.kubeserver import KubeTestServer, deployment
 
 
 @pytest.fixture

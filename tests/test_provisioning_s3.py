@@ -13,7 +13,7 @@ import pytest
 from envs.provisioning.models import StateSnapshot
 from portal.lib.terraform import TerraformCanceled, Workspace
 from portal.runs.choices import Status
-from portal.testing.s3server import S3TestServer
+from tests.fakes.s3server import S3TestServer
 
 from .test_provisioning_flow import approve, copy_local_stack, log_of, make_env, plan, run_now
 

@@ -13,7 +13,7 @@ from envs.models import Environment
 from envs.secrets.config import missing_keys
 from envs.secrets.models import Secret
 from portal.audit.models import AuditEvent
-from portal.testing.kubeserver import KubeTestServer, deployment
+from tests.fakes.kubeserver import KubeTestServer, deployment
 
 VALUE = "s3cret-VALUE-that-must-never-show-9Qz"
 

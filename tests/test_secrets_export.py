@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from envs.models import Environment
 from envs.secrets.bundle import PREFIX, unseal
 from envs.secrets.models import Secret
-from portal.testing.s3server import S3TestServer
+from tests.fakes.s3server import S3TestServer
 
 PASS = "a-long-export-passphrase-for-tests"
 VALUES = {"DATABASE_URL": "postgres://app:pw-Export-1@db/app", "API_TOKEN": "tok-Export-2-zz"}

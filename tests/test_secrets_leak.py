@@ -19,8 +19,8 @@ from envs.secrets.models import Secret
 from portal.lib.crypto import encrypted_fields
 from portal.runs.engine import execute_run
 from portal.runs.models import Run
-from portal.testing.kubeserver import KubeTestServer, deployment
-from portal.testing.s3server import S3TestServer
+from tests.fakes.kubeserver import KubeTestServer, deployment
+from tests.fakes.s3server import S3TestServer
 from tests.test_secrets_rotation import settle
 
 PASS = "leak-test-export-passphrase-long"

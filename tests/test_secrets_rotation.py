@@ -16,7 +16,7 @@ from portal.audit.models import AuditEvent
 from portal.lib.kube import RESTARTED_AT
 from portal.runs.engine import execute_run
 from portal.runs.models import Lock, Run, RunLine
-from portal.testing.kubeserver import KubeTestServer, deployment
+from tests.fakes.kubeserver import KubeTestServer, deployment
 from tests.conftest import wait_for
 
 TOKEN = "kube-token-secrets-NEVER-SHOWN-41d2"

@@ -479,7 +479,7 @@ def test_a_kubeconfig_that_would_run_a_command_or_read_a_file_is_refused(api, de
 
 @pytest.fixture(scope="module")
 def s3srv():
-    from portal.testing.s3server import S3TestServer
+    from tests.fakes.s3server import S3TestServer
 
     with S3TestServer() as srv:
         yield srv

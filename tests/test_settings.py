@@ -109,7 +109,7 @@ def test_env_example_lists_every_variable_the_settings_read():
     import re
 
     read = set()
-    for path in [ROOT / "portal" / "settings.py"]:
+    for path in [ROOT / "config" / "settings.py"]:
         read |= set(re.findall(r'env_\w+\(\s*"([A-Z_]+)"', path.read_text()))
         read |= set(re.findall(r'public_url\(\s*"([A-Z_]+)"', path.read_text()))
     read |= {"PORTAL_PUBLIC_URL"}

@@ -12,6 +12,8 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_handler
 
+from portal.errors import DomainError
+
 
 class ApiError(exceptions.APIException):
     """Raise with a code, a message and optionally a status and field errors."""
@@ -50,8 +52,15 @@ def _summary(fields: dict) -> str:
     return "; ".join(parts) or "invalid input"
 
 
+def domain_error(exc: DomainError) -> ApiError:
+    """The API form of a service's refusal: its code, sentence, status, fields and extras."""
+    return ApiError(exc.code, exc.detail, exc.status, fields=exc.fields, **exc.extra)
+
+
 def exception_handler(exc, context):
-    if isinstance(exc, Http404):
+    if isinstance(exc, DomainError):
+        exc = domain_error(exc)
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)):
         # Django's own answer would be an HTML 400 logged with a traceback (hardening).

@@ -61,6 +61,16 @@ def actor_of(user=None, token=None) -> str:
     return "system" if user is None else "anonymous"
 
 
+def actor_from_request(request) -> str | None:
+    """Who is acting: the signed-in owner's name, with the API token's prefix when the
+    request came with one; None for an anonymous request. The one place this is derived."""
+    user = getattr(request, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    token = getattr(request, "auth", None)
+    return actor_of(user, token if hasattr(token, "prefix") else None)
+
+
 def record(
     action: str,
     *,

@@ -9,11 +9,13 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal import scopes
 from portal.api.errors import ApiError, conflict
 
 from . import kinds
 from .choices import Status
 from .models import LockHeld, Run, RunLine
+from .services import cancel_run, start_selfcheck_run
 
 LOG_PAGE = 1000
 
@@ -64,12 +66,9 @@ class StartRunSerializer(serializers.Serializer):
         )
 
     def validate_environment(self, value):
-        from envs.models import Environment
-
-        env = Environment.objects.filter(name=value).first()
-        if env is None:
+        if scopes.get(value) is None:
             raise serializers.ValidationError(f"no environment named {value!r}")
-        return env
+        return value
 
 
 class RunStartResponse(serializers.Serializer):
@@ -126,17 +125,7 @@ class RunListView(generics.ListAPIView):
     def post(self, request):
         data = StartRunSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        env = data.validated_data.get("environment")
-        try:
-            run = Run.start(
-                "selfcheck",
-                target=env.target if env else "portal",
-                lock_key=env.lock_key if env else "",
-                request=request,
-            )
-        except LockHeld as held:
-            raise lock_conflict(held) from None
-        return started(run)
+        return started(start_selfcheck_run(data.validated_data.get("environment", ""), request))
 
 
 class RunDetailView(generics.RetrieveAPIView):
@@ -180,9 +169,6 @@ class RunLogView(APIView):
 class RunCancelView(APIView):
     @extend_schema(request=None, responses={202: RunSerializer})
     def post(self, request, pk):
-        run = get_object_or_404(Run, pk=pk)
-        if not run.request_cancel(request=request):
-            raise ApiError("not_active", f"run #{run.pk} is {run.status}; only queued or "
-                           "running runs can be canceled", status.HTTP_409_CONFLICT)
+        run = cancel_run(get_object_or_404(Run, pk=pk), request)
         return Response(RunSerializer(run, context={"request": request}).data,
                         status=status.HTTP_202_ACCEPTED)

@@ -28,6 +28,7 @@ from portal.lib.redact import Redactor
 from . import kinds
 from .choices import ACTIVE, Status
 from .models import Lock, Run, RunLine
+from .signals import announce
 
 log = logging.getLogger(__name__)
 
@@ -250,14 +251,16 @@ def execute_run(run_id: int) -> str | None:
         # One commit: nobody may see the run ended while its lock is still held (a new run
         # on the environment would be refused by a finished one).
         with transaction.atomic():
-            Run.objects.filter(pk=run_id, status=Status.RUNNING).update(
+            ended = Run.objects.filter(pk=run_id, status=Status.RUNNING).update(
                 status=status,
                 finished_at=finished,
                 error=error[:10000],
                 result=_redact_json(ctx.result, ctx.redactor),
             )
             Lock.release_for(run)
-        run.refresh_from_db()
+            run.refresh_from_db()
+            if ended:
+                announce(run, Status.RUNNING)
 
     _retry_while_the_database_is_away(finish, run_id)
     record(

@@ -6,13 +6,20 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from portal.audit.models import Outcome, record
+from portal.audit.models import Outcome, actor_from_request, record
+from portal.errors import DomainError
 
 from . import kinds
 from .choices import ACTIVE, AWAITING, TERMINAL, Status
+from .signals import announce
 
 
-class LockHeld(Exception):
+class LockHeld(DomainError):
+    """The lock is taken: the API answers 409 naming the holder and its URL."""
+
+    code = "locked"
+    status = 409
+
     def __init__(self, key: str, holder: Run | None):
         self.key = key
         self.holder = holder
@@ -20,7 +27,11 @@ class LockHeld(Exception):
             who = f"run #{holder.pk} ({holder.kind}, {holder.status}, started by {holder.actor})"
         else:
             who = "another run"
-        super().__init__(f"{key} is held by {who}")
+        super().__init__(
+            detail=f"{key} is held by {who}", lock=key,
+            run=holder.pk if holder else None,
+            run_url=f"/api/runs/{holder.pk}/" if holder else None,
+        )
 
 
 class Run(models.Model):
@@ -142,7 +153,7 @@ class Run(models.Model):
         spec = kinds.get(kind)
         if request is not None:
             user = user or request.user
-            actor = actor or _actor_from_request(request)
+            actor = actor or actor_from_request(request)
         actor = actor or (user.username if user is not None else "system")
         try:
             with transaction.atomic():
@@ -189,7 +200,7 @@ class Run(models.Model):
     def request_cancel(self, user=None, actor: str = "", request=None) -> bool:
         """Save the cancel flag first; a queued run is canceled at once, a running one by
         its worker's watcher within half a second. Returns False if already finished."""
-        actor = actor or (_actor_from_request(request) if request else None) or "system"
+        actor = actor or (actor_from_request(request) if request else None) or "system"
         now = timezone.now()
         flagged = Run.objects.filter(
             pk=self.pk, status__in=ACTIVE, cancel_requested_at__isnull=True
@@ -203,8 +214,9 @@ class Run(models.Model):
                 error=f"canceled by {actor} before it started")
             if canceled:
                 Lock.release_for(self)
+                self.refresh_from_db()
+                announce(self, Status.QUEUED)
         if canceled:
-            self.refresh_from_db()
             record("run.end", outcome=Outcome.INFO, target=self.target, actor=actor, run=self,
                    kind=self.kind, status=self.status)
         if flagged:
@@ -214,11 +226,13 @@ class Run(models.Model):
 
     def transition(self, from_status, to_status, **fields) -> bool:
         """Compare-and-set status change; True when this call made it."""
-        updated = Run.objects.filter(pk=self.pk, status=from_status).update(
-            status=to_status, **fields
-        )
-        if updated:
-            self.refresh_from_db()
+        with transaction.atomic():
+            updated = Run.objects.filter(pk=self.pk, status=from_status).update(
+                status=to_status, **fields
+            )
+            if updated:
+                self.refresh_from_db()
+                announce(self, from_status)
         return bool(updated)
 
 
@@ -266,17 +280,6 @@ class Lock(models.Model):
     def holder(cls, key: str) -> Run | None:
         lock = cls.objects.select_related("run").filter(key=key).first()
         return lock.run if lock else None
-
-
-def _actor_from_request(request) -> str | None:
-    from portal.audit.models import actor_of
-
-    user = getattr(request, "user", None)
-    token = getattr(request, "auth", None)
-    token = token if hasattr(token, "prefix") else None
-    if user is None or not user.is_authenticated:
-        return None
-    return actor_of(user, token)
 
 
 def _enqueue(run_id: int, timeout: int | None = None) -> None:

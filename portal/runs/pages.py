@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from rest_framework.exceptions import APIException, ValidationError
 
-from .models import LockHeld
+from portal.errors import DomainError
 
 
 def refusal(exc: Exception) -> str:
@@ -19,7 +19,7 @@ def refusal(exc: Exception) -> str:
             first = value[0] if isinstance(value, list) and value else value
             parts.append(f"{field}: {first}")
         return "Refused: " + "; ".join(parts)
-    if isinstance(exc, LockHeld):
+    if isinstance(exc, DomainError):
         return f"Refused: {exc}."
     return f"Refused: {getattr(exc, 'detail', exc)}"
 
@@ -28,7 +28,7 @@ def start_from_form(request, start, back: str, note: str = ""):
     """Call ``start()``; it returns a Run, None, or (Run or None, note)."""
     try:
         result = start()
-    except (APIException, LockHeld) as exc:
+    except (APIException, DomainError) as exc:
         messages.error(request, refusal(exc))
         return redirect(back)
     run, note = result if isinstance(result, tuple) else (result, note)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from envs.models import Environment
+from portal.errors import Conflict, NotFound
 
 from .choices import Status
 from .models import LockHeld, Run, RunLine
+from .pages import refusal
+from .services import cancel_run, start_selfcheck_run
 
 PAGE_LINES = 1000
 
@@ -22,23 +25,21 @@ def run_list(request):
             runs = runs.filter(**{field: request.GET[field]})
     page = Paginator(runs.order_by("-created_at", "-id"), 50).get_page(request.GET.get("page"))
     return render(request, "runs/list.html", {
-        "page": page, "statuses": Status.values,
-        "environments": Environment.objects.all(), "filters": request.GET,
+        "page": page, "statuses": Status.values, "filters": request.GET,
     })
 
 
 @require_POST
 def start_selfcheck(request):
-    env = None
-    if request.POST.get("environment"):
-        env = get_object_or_404(Environment, name=request.POST["environment"])
     try:
-        run = Run.start("selfcheck", target=env.target if env else "portal",
-                        lock_key=env.lock_key if env else "", request=request)
+        run = start_selfcheck_run(request.POST.get("environment") or "", request)
+    except NotFound as missing:
+        raise Http404(str(missing)) from None
     except LockHeld as held:
-        messages.error(request, f"Refused: {held}.")
+        messages.error(request, refusal(held))
         return redirect(f"/runs/{held.holder.pk}/" if held.holder else "runs")
     return redirect("run", pk=run.pk)
+
 
 
 def run_detail(request, pk: int):
@@ -66,8 +67,9 @@ def run_lines(request, pk: int):
 @require_POST
 def cancel(request, pk: int):
     run = get_object_or_404(Run, pk=pk)
-    if run.request_cancel(request=request):
+    try:
+        cancel_run(run, request)
         messages.info(request, f"Cancel requested for run #{run.pk}.")
-    else:
+    except Conflict:
         messages.warning(request, f"Run #{run.pk} is {run.status}; nothing to cancel.")
     return redirect("run", pk=run.pk)

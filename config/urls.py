@@ -42,7 +42,7 @@ urlpatterns = [
     path("signin/link/<str:token>/", auth_views.signin_link, name="signin-link"),
     path("auth/", include(social_patterns)),
     path("signout/", auth_views.signout, name="signout"),
-    path("", views.dashboard, name="dashboard"),
+    path("", env_views.dashboard, name="dashboard"),
     path("runs/", run_views.run_list, name="runs"),
     path("runs/selfcheck/", run_views.start_selfcheck, name="run-selfcheck"),
     path("runs/<int:pk>/", run_views.run_detail, name="run"),
