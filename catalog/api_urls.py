@@ -1,6 +1,6 @@
 from django.urls import path
 
-from catalog.api import views
+from . import api as views
 
 urlpatterns = [
     path("catalog/entities/", views.EntityListView.as_view(), name="api-catalog-entities"),

@@ -32,17 +32,6 @@ def execute(ctx: RunContext) -> None:
                         "was changed (the previous version stays)")
 
 
-def refresh_all() -> list[int]:
-    """The django-q2 schedule: start a scheduled refresh run per location. A location whose
-    lock is held is skipped (and audited) by Run.start."""
-    started = []
-    for location in Location.objects.order_by("pk"):
-        run = location.start_import(scheduled=True, refresh=True)
-        if run is not None:
-            started.append(run.pk)
-    return started
-
-
 CATALOG_IMPORT = register(RunKind(
     name=IMPORT_KIND,
     label="Catalog import",

@@ -13,26 +13,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal import scopes
-from portal.audit.models import record
 from portal.lib.crypto import EncryptedTextField
 
 from .choices import ImportStatus, SourceKind
+from .descriptor import KINDS, well_known
 
 IMPORT_KIND = "catalog_import"
 
 
 def kind_label(kind: str) -> str:
     """"component" -> "Component", "api" -> "API" (Backstage's spelling for known kinds)."""
-    from catalog.descriptor import KINDS
-
     spec = KINDS.get(kind)
     return spec.kind if spec else kind
-
-
-class LocationExists(Exception):
-    def __init__(self, location: Location):
-        self.location = location
-        super().__init__(f"this source is already location #{location.pk} ({location})")
 
 
 class Location(models.Model):
@@ -88,56 +80,6 @@ class Location(models.Model):
     @property
     def run_target(self) -> str:
         return f"location:{self.pk}"
-
-    @classmethod
-    def add(cls, *, kind: str, target: str, ref: str = "", path: str = "",
-            token: str | None = None, request=None):
-        """Create a location and queue its first import (UI and API). Returns (location,
-        run); raises LocationExists for a source that is already a location."""
-        existing = cls.objects.filter(kind=kind, target=target, ref=ref, path=path).first()
-        if existing is not None:
-            raise LocationExists(existing)
-        with transaction.atomic():
-            location = cls.objects.create(kind=kind, target=target, ref=ref, path=path,
-                                          token=token or None)
-            record("catalog.location.add", target=location.run_target, request=request,
-                   source=str(location), has_token=bool(token))
-            run = location.start_import(request=request)
-        return location, run
-
-    def remove(self, request=None) -> int:
-        """Delete the location and its entities (refused while an import holds its lock)."""
-        from portal.runs.models import Lock, LockHeld
-
-        holder = Lock.holder(self.lock_key)
-        if holder is not None:
-            raise LockHeld(self.lock_key, holder)
-        target, source = self.run_target, str(self)
-        count = self.delete_with_entities()
-        record("catalog.location.delete", target=target, request=request, source=source,
-               entities=count)
-        return count
-
-    def start_import(self, *, request=None, user=None, scheduled: bool = False,
-                     refresh: bool = False):
-        """Queue an import run of this location (see catalog.jobs). Raises LockHeld; a
-        scheduled run on a held lock returns None (skipped and audited by Run.start)."""
-        from portal.runs.models import Run
-
-        return Run.start(
-            IMPORT_KIND, target=self.run_target, lock_key=self.lock_key,
-            params={"location": self.pk, "refresh": refresh or scheduled},
-            scheduled=scheduled, request=request, user=user,
-        )
-
-    def delete_orphans(self, request=None) -> int:
-        """Delete the entities that vanished from this location (the owner's decision)."""
-        refs = list(self.entities.filter(orphaned=True).values_list("ref", flat=True))
-        count = Entity.delete_refs(refs)
-        if count:
-            record("catalog.orphans.delete", target=self.run_target, request=request,
-                   entities=count)
-        return count
 
     def delete_with_entities(self) -> int:
         with transaction.atomic():
@@ -253,8 +195,6 @@ class Entity(models.Model):
 
     def annotation_links(self) -> list[dict]:
         """The well-known annotations the portal understands, as links where they are."""
-        from catalog.descriptor import well_known
-
         info = well_known(self.annotations or {})
         out = []
         if info["github_url"]:

@@ -1,7 +1,7 @@
 """Catalog pages: the entity list (filters, search, pages), an entity (fields, links,
 relations as a list and as an SVG graph, environments, config keys, errors) and the
 locations (add -> import run, refresh now, delete orphans). Input is validated by the
-same serializer as the API, and the work is done by the same model methods."""
+same serializer as the API, and the work is done by the same ``services.py`` functions."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from portal.runs.models import Lock, LockHeld, Run
-from portal.runs.pages import start_from_form
+from portal.errors import DomainError
+from portal.runs.models import Lock, Run
+from portal.runs.pages import refusal, start_from_form
 
-from . import graph
-from .api.serializers import LocationSerializer
+from . import graph, services
 from .filters import FILTERS, FilterError, filter_entities, list_columns
-from .models import Entity, Location, LocationExists, kind_label
+from .models import Entity, Location, kind_label
+from .serializers import LocationSerializer
 
 PAGE_SIZE = 50
 
@@ -63,12 +64,12 @@ def location_list(request):
         form = {k: request.POST.get(k, "") for k in ("target", "ref", "path")}
         data = LocationSerializer(data={**form, "token": request.POST.get("token", "")})
         if data.is_valid():
-            fields = {k: data.validated_data.get(k) for k in ("kind", "target", "ref", "path")}
+            fields = {k: data.validated_data.get(k) for k in services.SOURCE_FIELDS}
             try:
-                _location, run = Location.add(token=data.validated_data.get("token"),
-                                              request=request, **fields)
-            except LocationExists as exc:
-                messages.error(request, f"Refused: {exc}.")
+                _location, run = services.add_location(token=data.validated_data.get("token"),
+                                                       request=request, **fields)
+            except services.LocationExists as exc:
+                messages.error(request, refusal(exc))
                 return redirect(exc.location.get_absolute_url())
             messages.success(request, f"Location added; import run #{run.pk} started.")
             return redirect("run", pk=run.pk)
@@ -95,14 +96,15 @@ def location_detail(request, pk: int):
 @require_POST
 def location_refresh(request, pk: int):
     location = get_object_or_404(Location, pk=pk)
-    return start_from_form(request, lambda: location.start_import(request=request, refresh=True),
-                           location.get_absolute_url())
+    return start_from_form(
+        request, lambda: services.start_import(location, request=request, refresh=True),
+        location.get_absolute_url())
 
 
 @require_POST
 def location_delete_orphans(request, pk: int):
     location = get_object_or_404(Location, pk=pk)
-    count = location.delete_orphans(request=request)
+    count = services.delete_orphans(location, request=request)
     messages.success(request, f"Deleted {count} orphaned entities.")
     return redirect(location.get_absolute_url())
 
@@ -111,9 +113,9 @@ def location_delete_orphans(request, pk: int):
 def location_delete(request, pk: int):
     location = get_object_or_404(Location, pk=pk)
     try:
-        count = location.remove(request=request)
-    except LockHeld as held:
-        messages.error(request, f"Refused: {held}.")
+        count = services.remove_location(location, request=request)
+    except DomainError as exc:
+        messages.error(request, refusal(exc))
         return redirect(location.get_absolute_url())
     messages.success(request, f"Location #{pk} and its {count} entities deleted.")
     return redirect("catalog-locations")

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from catalog.jobs import refresh_all
 from catalog.models import Entity, Location
+from catalog.services import refresh_all, start_import
 from portal.audit.models import AuditEvent
 from portal.runs.engine import execute_run
 from portal.runs.models import Lock, Run, RunLine
@@ -94,7 +94,7 @@ def test_an_import_run_end_to_end_never_shows_the_token(api, settings):
     secret = "ghp_neverShowThisTokenAnywhere000000000001"
     location = Location.objects.create(kind="url", target="https://github.com/x/y.yaml",
                                        token=secret)
-    run = location.start_import()
+    run = start_import(location)
     assert execute_run(run.pk) == "failed"  # no network here
     texts = list(RunLine.objects.values_list("text", flat=True))
     texts += [str(r.result) + r.error for r in Run.objects.all()]
@@ -107,10 +107,10 @@ def test_an_import_run_end_to_end_never_shows_the_token(api, settings):
 
 
 def test_the_hourly_refresh_starts_scheduled_runs_and_skips_busy_locations(imported):
-    assert SCHEDULES["catalog: refresh every location"]["func"] == "catalog.jobs.refresh_all"
+    assert SCHEDULES["catalog: refresh every location"]["func"] == "catalog.services.refresh_all"
     assert SCHEDULES["catalog: refresh every location"]["minutes"] == 60
     other = Location.objects.create(kind="local", target=str(APP_REPO / "apps"))
-    busy = imported.start_import()
+    busy = start_import(imported)
     started = refresh_all()
     assert len(started) == 1
     run = Run.objects.get(pk=started[0])

@@ -6,5 +6,6 @@ class RunsConfig(AppConfig):
     label = "runs"
     verbose_name = "Runs"
 
-    def ready(self):
+    def ready(self) -> None:
+        # selfcheck imports the models, which exist only once apps are loaded.
         from . import selfcheck  # noqa: F401  (registers the selfcheck kind)

@@ -27,7 +27,7 @@ from portal.lib.redact import Redactor
 
 from . import kinds
 from .choices import ACTIVE, Status
-from .models import Lock, Run, RunLine
+from .models import Lock, Run, RunLine, requeue
 from .signals import announce
 
 log = logging.getLogger(__name__)
@@ -390,8 +390,6 @@ REQUEUE_AFTER = timedelta(minutes=10)
 def _requeue_forgotten(now) -> None:
     """A run queued for long may have been lost by the task queue (Redis keeps nothing on
     disk here): hand it over again rather than let it hold its lock forever."""
-    from .models import requeue
-
     old = now - REQUEUE_AFTER
     for run in Run.objects.filter(status=Status.QUEUED, enqueued_at__lt=old):
         _append_line(run, f"Still queued after {int(REQUEUE_AFTER.total_seconds() // 60)} "

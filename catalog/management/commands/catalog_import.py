@@ -15,11 +15,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.choices import SourceKind
 from catalog.importer import format_issue, import_location
-from catalog.models import IMPORT_KIND, Location
+from catalog.models import Location
+from catalog.services import start_import
 from catalog.sources import SourceError, check_subpath, classify
 from portal.runs.choices import Status
 from portal.runs.engine import execute_run
-from portal.runs.models import LockHeld, Run
+from portal.runs.models import LockHeld
 
 
 class Command(BaseCommand):
@@ -73,11 +74,11 @@ class Command(BaseCommand):
             location.token = token
         location.save()
         try:
-            run = Run.start(IMPORT_KIND, target=location.run_target, lock_key=location.lock_key,
-                            params={"location": location.pk, "refresh": existing is not None},
-                            actor=f"cli:{getpass.getuser()}", enqueue=False)
+            run = start_import(location, refresh=existing is not None,
+                               actor=f"cli:{getpass.getuser()}", enqueue=False)
         except LockHeld as held:
             raise CommandError(f"refused: {held}") from None
+        assert run is not None  # not scheduled: a held lock raises
         execute_run(run.pk)
         run.refresh_from_db()
         location.refresh_from_db()

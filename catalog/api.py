@@ -1,7 +1,6 @@
 """Catalog REST API: entities (list with filters, detail with relations), locations
-(CRUD, refresh), orphan clean-up and a dry-run validator. Views stay thin: the work is on
-the models (Location.add/start_import/remove, Entity.relation_rows...) and in
-catalog.filters, which the pages use too."""
+(CRUD, refresh), orphan clean-up and a dry-run validator. Views stay thin: what changes
+anything is in ``services.py``; filtering is ``filters.py``, which the pages use too."""
 
 from __future__ import annotations
 
@@ -13,14 +12,12 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.descriptor import validate_text
-from catalog.filters import FilterError, filter_entities, list_columns
-from catalog.models import Entity, Location, LocationExists
 from portal.api.errors import ApiError
 from portal.lib.yaml_safe import DEFAULT_MAX_BYTES
-from portal.runs.api import lock_conflict
-from portal.runs.models import LockHeld
 
+from . import services
+from .filters import FilterError, filter_entities, list_columns
+from .models import Entity, Location
 from .serializers import (
     EntityDetailSerializer,
     EntitySummarySerializer,
@@ -75,16 +72,7 @@ class EntityDetailView(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, kind: str, namespace: str, name: str):
         """Delete an orphaned entity (one that vanished from its location)."""
-        entity = _entity_or_404(kind, namespace, name)
-        if not entity.orphaned:
-            raise ApiError("not_orphaned", f"{entity.ref} is still defined by location "
-                           f"#{entity.location_id}; remove it from the source instead",
-                           status.HTTP_409_CONFLICT)
-        Entity.delete_refs([entity.ref])
-        from portal.audit.models import record
-
-        record("catalog.orphans.delete", target=entity.location.run_target, request=request,
-               entities=1, ref=entity.ref)
+        services.delete_orphan(_entity_or_404(kind, namespace, name), request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -97,13 +85,9 @@ class LocationListView(generics.ListCreateAPIView):
         """Add a location and start its first import (a run: follow it at run_url)."""
         data = LocationSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        fields = {k: data.validated_data.get(k) for k in ("kind", "target", "ref", "path")}
-        try:
-            location, run = Location.add(token=data.validated_data.get("token"),
-                                         request=request, **fields)
-        except LocationExists as exc:
-            raise ApiError("exists", str(exc), status.HTTP_409_CONFLICT,
-                           location=exc.location.pk) from None
+        fields = {k: data.validated_data.get(k) for k in services.SOURCE_FIELDS}
+        location, run = services.add_location(token=data.validated_data.get("token"),
+                                              request=request, **fields)
         return _started(run, location)
 
 
@@ -113,23 +97,11 @@ class LocationDetailView(generics.RetrieveUpdateDestroyAPIView):
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def perform_update(self, serializer):
-        taken = Location.objects.filter(
-            **{k: serializer.validated_data[k] for k in ("kind", "target", "ref", "path")}
-        ).exclude(pk=serializer.instance.pk).first()
-        if taken is not None:
-            raise ApiError("exists", str(LocationExists(taken)), status.HTTP_409_CONFLICT,
-                           location=taken.pk)
-        location = serializer.save()
-        from portal.audit.models import record
-
-        record("catalog.location.update", target=location.run_target, request=self.request,
-               source=str(location), fields=sorted(serializer.validated_data))
+        services.update_location(serializer.instance, dict(serializer.validated_data),
+                                 request=self.request)
 
     def perform_destroy(self, instance):
-        try:
-            instance.remove(request=self.request)
-        except LockHeld as held:
-            raise lock_conflict(held) from None
+        services.remove_location(instance, request=self.request)
 
 
 class LocationRefreshView(APIView):
@@ -137,11 +109,8 @@ class LocationRefreshView(APIView):
     def post(self, request, pk: int):
         """Refresh now: re-read the location in a new run."""
         location = get_object_or_404(Location, pk=pk)
-        try:
-            run = location.start_import(request=request, refresh=True)
-        except LockHeld as held:
-            raise lock_conflict(held) from None
-        return _started(run, location)
+        return _started(services.start_import(location, request=request, refresh=True),
+                        location)
 
 
 class LocationOrphansView(APIView):
@@ -150,7 +119,7 @@ class LocationOrphansView(APIView):
     def delete(self, request, pk: int):
         """Delete every orphaned entity of this location."""
         location = get_object_or_404(Location, pk=pk)
-        return Response({"deleted": location.delete_orphans(request=request)})
+        return Response({"deleted": services.delete_orphans(location, request=request)})
 
 
 class YamlTextParser(BaseParser):
@@ -174,11 +143,6 @@ class TextYamlParser(YamlTextParser):
     media_type = "text/yaml"
 
 
-def _issue(issue) -> dict:
-    return {k: getattr(issue, k) for k in ("file", "line", "column", "entity", "field",
-                                           "message")}
-
-
 class ValidateView(APIView):
     parser_classes = [YamlTextParser, AltYamlParser, TextYamlParser]
 
@@ -191,13 +155,5 @@ class ValidateView(APIView):
         if not isinstance(body, bytes):
             raise ApiError("unsupported_media_type", "send the YAML with Content-Type: "
                            "application/yaml", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
-        name = (request.query_params.get("filename") or "catalog-info.yaml")[:200]
-        result = validate_text(body, filename=name)
-        return Response({
-            "valid": result.ok,
-            "entities": [{"ref": e.ref, "kind": e.kind, "name": e.name, "line": e.line}
-                         for e in result.entities],
-            "relations": len(result.relations),
-            "errors": [_issue(i) for i in result.errors],
-            "warnings": [_issue(i) for i in result.warnings],
-        })
+        name = request.query_params.get("filename") or "catalog-info.yaml"
+        return Response(services.validate(body, filename=name))

@@ -1,0 +1,137 @@
+"""What the owner can do with the catalog: add, change and remove locations, import or
+refresh one (a run), delete orphans, validate YAML without storing it. Pages
+(``views.py``), the API (``api.py``), the hourly schedule (``jobs.py``) and, later,
+webhooks call these and nothing else; each writes its audit event, and anything that
+changes a location's entities is a run holding the lock ``location:<id>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from portal.audit.models import record
+from portal.errors import Conflict
+from portal.runs.models import Lock, LockHeld, Run
+
+from .descriptor import validate_text
+from .models import IMPORT_KIND, Entity, Location
+
+
+class LocationExists(Conflict):
+    """The source is already a location: 409 ``exists`` naming it."""
+
+    code = "exists"
+
+    def __init__(self, location: Location):
+        self.location = location
+        super().__init__(detail=f"this source is already location #{location.pk} ({location})",
+                         location=location.pk)
+
+
+SOURCE_FIELDS = ("kind", "target", "ref", "path")
+
+
+def add_location(*, kind: str, target: str, ref: str = "", path: str = "",
+                 token: str | None = None, request=None) -> tuple[Location, Run]:
+    """Create a location and queue its first import. Raises LocationExists."""
+    existing = Location.objects.filter(kind=kind, target=target, ref=ref, path=path).first()
+    if existing is not None:
+        raise LocationExists(existing)
+    with transaction.atomic():
+        location = Location.objects.create(kind=kind, target=target, ref=ref, path=path,
+                                           token=token or None)
+        record("catalog.location.add", target=location.run_target, request=request,
+               source=str(location), has_token=bool(token))
+        run = start_import(location, request=request)
+    assert run is not None  # not scheduled: a held lock raises instead
+    return location, run
+
+
+def update_location(location: Location, changes: dict[str, Any], request=None) -> Location:
+    """Apply validated changes; refuses a source another location already has."""
+    wanted = {k: changes.get(k, getattr(location, k)) for k in SOURCE_FIELDS}
+    taken = Location.objects.filter(**wanted).exclude(pk=location.pk).first()
+    if taken is not None:
+        raise LocationExists(taken)
+    with transaction.atomic():
+        for key, value in changes.items():
+            setattr(location, key, value)
+        location.save()
+        record("catalog.location.update", target=location.run_target, request=request,
+               source=str(location), fields=sorted(changes))
+    return location
+
+
+def remove_location(location: Location, request=None) -> int:
+    """Delete the location and its entities (refused while an import holds its lock)."""
+    holder = Lock.holder(location.lock_key)
+    if holder is not None:
+        raise LockHeld(location.lock_key, holder)
+    target, source = location.run_target, str(location)
+    count = location.delete_with_entities()
+    record("catalog.location.delete", target=target, request=request, source=source,
+           entities=count)
+    return count
+
+
+def start_import(location: Location, *, request=None, user=None, actor: str | None = None,
+                 scheduled: bool = False, refresh: bool = False,
+                 enqueue: bool = True) -> Run | None:
+    """Queue an import run of the location (see ``jobs.py``). Raises LockHeld; a scheduled
+    run on a held lock returns None (skipped and audited by Run.start). ``enqueue=False``:
+    the caller executes it in its own process (the CLI)."""
+    return Run.start(
+        IMPORT_KIND, target=location.run_target, lock_key=location.lock_key,
+        params={"location": location.pk, "refresh": refresh or scheduled},
+        scheduled=scheduled, request=request, user=user, actor=actor, enqueue=enqueue,
+    )
+
+
+def refresh_all() -> list[int]:
+    """Start a scheduled refresh run per location; a held lock skips that one (audited)."""
+    started = []
+    for location in Location.objects.order_by("pk"):
+        run = start_import(location, scheduled=True, refresh=True)
+        if run is not None:
+            started.append(run.pk)
+    return started
+
+
+def delete_orphans(location: Location, request=None) -> int:
+    """Delete the entities that vanished from this location (the owner's decision)."""
+    refs = list(location.entities.filter(orphaned=True).values_list("ref", flat=True))
+    count = Entity.delete_refs(refs)
+    if count:
+        record("catalog.orphans.delete", target=location.run_target, request=request,
+               entities=count)
+    return count
+
+
+def delete_orphan(entity: Entity, request=None) -> None:
+    """Delete one orphaned entity; one its location still defines is refused."""
+    if not entity.orphaned:
+        raise Conflict("not_orphaned", f"{entity.ref} is still defined by location "
+                       f"#{entity.location_id}; remove it from the source instead")
+    Entity.delete_refs([entity.ref])
+    record("catalog.orphans.delete", target=entity.location.run_target, request=request,
+           entities=1, ref=entity.ref)
+
+
+def _issue(issue: Any) -> dict[str, Any]:
+    return {k: getattr(issue, k) for k in ("file", "line", "column", "entity", "field",
+                                           "message")}
+
+
+def validate(text: bytes, filename: str = "catalog-info.yaml") -> dict[str, Any]:
+    """Validate catalog YAML as an import would, storing nothing; targets not followed."""
+    result = validate_text(text, filename=filename[:200])
+    return {
+        "valid": result.ok,
+        "entities": [{"ref": e.ref, "kind": e.kind, "name": e.name, "line": e.line}
+                     for e in result.entities],
+        "relations": len(result.relations),
+        "errors": [_issue(i) for i in result.errors],
+        "warnings": [_issue(i) for i in result.warnings],
+    }
