@@ -4,11 +4,12 @@
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
+COPY config config
 COPY portal portal
 COPY envs envs
 COPY catalog catalog
-RUN python -m venv /venv && /venv/bin/pip install .
+RUN python -m venv /venv && /venv/bin/pip install -c constraints.txt .
 
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
