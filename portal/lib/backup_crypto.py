@@ -39,7 +39,7 @@ def _derive(master_key: bytes, salt: bytes) -> AESGCM:
 
 
 class Encryptor:
-    def __init__(self, master_key: bytes, frame_size: int = MIB):
+    def __init__(self, master_key: bytes, frame_size: int = MIB) -> None:
         self.header = _HDR.pack(ENC_MAGIC, os.urandom(16), frame_size)
         self._aead, self._size = _derive(master_key, self.header[8:24]), frame_size
         self._buf, self._n, self._started = bytearray(), 0, False
@@ -66,8 +66,10 @@ class Encryptor:
 
 
 class Decryptor:
-    def __init__(self, master_key: bytes):
-        self._key, self._aead, self._buf = master_key, None, bytearray()
+    def __init__(self, master_key: bytes) -> None:
+        self._key = master_key
+        self._aead: AESGCM | None = None
+        self._buf = bytearray()
         self._n, self._done, self.header = 0, False, b""
 
     def feed(self, data: bytes) -> bytes:

@@ -23,10 +23,14 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import zstandard
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 from portal.lib import pg
 from portal.lib.backup_crypto import ENC_FORMAT, ENC_MAGIC, BackupError, Decryptor, Encryptor
@@ -80,10 +84,16 @@ class RestoreResult:
 
 
 # -- process plumbing ----------------------------------------------------------------------------
+def _pipe(stream: IO[bytes] | None) -> IO[bytes]:
+    """A child's stdin/stdout/stderr that was started as ``subprocess.PIPE`` (never None)."""
+    assert stream is not None, "the child process was started without this pipe"
+    return stream
+
+
 class _Drain(threading.Thread):
     """Collect a pipe (stderr / stdout) in the background, keeping the last ``limit`` bytes."""
 
-    def __init__(self, pipe, limit: int = 256 * 1024):
+    def __init__(self, pipe: IO[bytes], limit: int = 256 * 1024) -> None:
         super().__init__(daemon=True)
         self.pipe, self.limit, self.data = pipe, limit, bytearray()
         self.start()
@@ -106,14 +116,15 @@ class _CancelWatch:
     """Call ``should_cancel`` every ``interval`` s IN A BACKGROUND THREAD; once it returns true,
     set ``fired`` and kill the processes (a blocked pg_dump/pg_restore dies promptly)."""
 
-    def __init__(self, should_cancel: Callable[[], bool] | None, *procs: subprocess.Popen,
-                 interval: float = 0.2):
+    def __init__(self, should_cancel: Callable[[], bool] | None, *procs: subprocess.Popen[bytes],
+                 interval: float = 0.2) -> None:
         self.fired, self._stop = False, threading.Event()
         self._should, self._procs, self._interval = should_cancel, procs, interval
         if should_cancel and not self._poll():  # first poll in the caller's thread
             threading.Thread(target=self._run, daemon=True, name="backup-cancel").start()
 
     def _poll(self) -> bool:
+        assert self._should is not None  # only polled when there is a should_cancel
         if self._should():
             self.fired = True
             for p in self._procs:
@@ -129,7 +140,7 @@ class _CancelWatch:
         self._stop.set()
 
 
-def _reap(proc: subprocess.Popen) -> None:
+def _reap(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.wait()
@@ -158,13 +169,13 @@ class _Prefetch:
 
     _END = object()
 
-    def __init__(self, gen: Iterator[bytes], depth: int = 8):
-        self._q: queue.Queue = queue.Queue(depth)
+    def __init__(self, gen: Generator[bytes, None, None], depth: int = 8) -> None:
+        self._q: queue.Queue[object] = queue.Queue(depth)
         self._stop, self._gen = threading.Event(), gen
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
 
-    def _put(self, item) -> None:
+    def _put(self, item: object) -> None:
         while not self._stop.is_set():
             try:
                 self._q.put(item, timeout=0.1)
@@ -191,7 +202,7 @@ class _Prefetch:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            yield cast(bytes, item)  # the queue holds the generator's items, _END, errors
 
     def close(self) -> None:
         self._stop.set()
@@ -220,13 +231,14 @@ def backup_database(conn: str | pg.PgConn, store: S3Store, key: str, *,
     ver = "{}.{}".format(*pg.check_tool_version(c, "pg_dump", bin_dir))
     proc = pg.spawn("pg_dump", c, [*pg_dump_args(), *extra_args], bin_dir=bin_dir,
                     stdout=subprocess.PIPE)
-    err, watch, raw = _Drain(proc.stderr), _CancelWatch(should_cancel, proc), [0]
+    err, watch, raw = _Drain(_pipe(proc.stderr)), _CancelWatch(should_cancel, proc), [0]
+    dump = _pipe(proc.stdout)
 
-    def produce() -> Iterator[bytes]:
+    def produce() -> Generator[bytes, None, None]:
         comp = zstandard.ZstdCompressor(level=level, threads=threads,
                                         write_checksum=True).compressobj()
         enc = Encryptor(encryption_key) if encryption_key else None
-        while data := proc.stdout.read(read_size):
+        while data := dump.read(read_size):
             if watch.fired:
                 break
             raw[0] += len(data)
@@ -280,7 +292,7 @@ def delete_backup(store: S3Store, key: str) -> int:
 class _Source(io.RawIOBase):
     """The object as a file: sha256 over stored bytes, decryption, for zstd's stream_reader."""
 
-    def __init__(self, store: S3Store, key: str, encryption_key: bytes | None):
+    def __init__(self, store: S3Store, key: str, encryption_key: bytes | None) -> None:
         self._it = store.download_stream(key)
         self.digest, self.size, self._pending = hashlib.sha256(), 0, b""
         self._dec = Decryptor(encryption_key) if encryption_key else None
@@ -295,7 +307,7 @@ class _Source(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:
+    def readinto(self, b: WriteableBuffer) -> int:
         while not self._pending:
             chunk = self._next_raw()
             if chunk is None:
@@ -303,8 +315,9 @@ class _Source(io.RawIOBase):
                     self._dec.finish()
                 return 0
             self._pending = self._dec.feed(chunk) if self._dec else chunk
-        n = min(len(b), len(self._pending))
-        b[:n], self._pending = self._pending[:n], self._pending[n:]
+        with memoryview(b) as view:
+            n = min(len(view), len(self._pending))
+            view[:n], self._pending = self._pending[:n], self._pending[n:]
         return n
 
     def drain(self) -> int:
@@ -324,19 +337,23 @@ def _expected(store: S3Store, key: str, sha: str | None) -> tuple[str, int | Non
     return sha, side.get("raw_size")
 
 
-def _feed(store: S3Store, key: str, encryption_key: bytes | None, expected: tuple,
-          proc: subprocess.Popen, watch: _CancelWatch | None = None) -> tuple[_Source, int, str]:
+def _feed(store: S3Store, key: str, encryption_key: bytes | None,
+          expected: tuple[str, int | None], proc: subprocess.Popen[bytes],
+          watch: _CancelWatch | None = None) -> tuple[_Source, int, str]:
     """Stream the object into ``proc.stdin``; returns (source, raw bytes, secondary error)."""
     src, raw, problem, sink_open = _Source(store, key, encryption_key), 0, "", True
+    sink = _pipe(proc.stdin)
     try:
-        reader = zstandard.ZstdDecompressor().stream_reader(src, read_size=MIB)
+        # zstandard's stubs want IO[bytes]; it only calls read() on the source, which a
+        # RawIOBase (not an IO subclass in typeshed) has.
+        reader = zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], src), read_size=MIB)
         while data := reader.read(MIB):
             if watch and watch.fired:
                 raise BackupCancelled(f"restore of {key} cancelled")
             raw += len(data)
             if sink_open:
                 try:
-                    proc.stdin.write(data)
+                    sink.write(data)
                 except BrokenPipeError:  # pg_restore stopped reading (--list, or it failed)
                     sink_open = False
         if src.drain():
@@ -355,7 +372,7 @@ def _feed(store: S3Store, key: str, encryption_key: bytes | None, expected: tupl
         raise BackupError(f"download of {key} failed: {exc}") from exc
     finally:
         try:
-            proc.stdin.close()
+            sink.close()
         except BrokenPipeError:
             pass
     got = src.digest.hexdigest()
@@ -373,7 +390,7 @@ def verify_backup(store: S3Store, key: str, *, encryption_key: bytes | None = No
     start, expected = time.monotonic(), _expected(store, key, expected_sha256)
     proc = subprocess.Popen([pg.tool_path("pg_restore", bin_dir), "--list"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = _Drain(proc.stdout, limit=64 * MIB), _Drain(proc.stderr)
+    out, err = _Drain(_pipe(proc.stdout), limit=64 * MIB), _Drain(_pipe(proc.stderr))
     try:
         src, raw, problem = _feed(store, key, encryption_key, expected, proc)
         rc = proc.wait()
@@ -384,7 +401,8 @@ def verify_backup(store: S3Store, key: str, *, encryption_key: bytes | None = No
     if rc != 0:
         raise BackupError(f"pg_restore --list failed (exit {rc}): {err.text()[-2000:]}")
     entries = [ln for ln in out.text().splitlines() if ln.strip() and not ln.startswith(";")]
-    tables = []  # "schema.table"; names with spaces stay "schema name" (the TOC is unquoted)
+    # "schema.table"; names with spaces stay "schema name" (the TOC is unquoted)
+    tables: list[str] = []
     for ln in entries:
         if " TABLE DATA " in ln:
             rest = ln.split(" TABLE DATA ", 1)[1].rsplit(" ", 1)[0]  # drop the owner
@@ -410,7 +428,7 @@ def restore_backup(store: S3Store, key: str, target: str | pg.PgConn, *,
     args = ["--no-owner", "--no-acl", "--exit-on-error"] + ([f"--role={role}"] if role else [])
     proc = pg.spawn("pg_restore", t, args,
                     bin_dir=bin_dir, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    err, watch = _Drain(proc.stderr), _CancelWatch(should_cancel, proc)
+    err, watch = _Drain(_pipe(proc.stderr)), _CancelWatch(should_cancel, proc)
     try:
         src, raw, problem = _feed(store, key, encryption_key, expected, proc, watch)
         rc = proc.wait()
@@ -428,7 +446,7 @@ def restore_backup(store: S3Store, key: str, target: str | pg.PgConn, *,
 
 
 def restore_to_scratch(admin: str | pg.PgConn, store: S3Store, key: str, scratch_db: str,
-                       owner: str | None = None, **kwargs) -> RestoreResult:
+                       owner: str | None = None, **kwargs: Any) -> RestoreResult:
     """Create ``scratch_db`` (dropping a leftover), restore into it; on ANY failure drop it.
 
     ``owner``: the new database and every restored object belong to this role (the admin must
@@ -452,9 +470,10 @@ class _HoldTail(threading.Thread):
     script's final ``COMMIT;`` is) until :meth:`commit` inserts the checks before it. Without
     that call psql never sees the COMMIT, and killing it rolls everything back."""
 
-    def __init__(self, src, dst, hold: int = 64 * 1024):
+    def __init__(self, src: IO[bytes], dst: IO[bytes], hold: int = 64 * 1024) -> None:
         super().__init__(daemon=True, name="restore-relay")
-        self.src, self.dst, self.hold, self.tail, self.error = src, dst, hold, b"", None
+        self.src, self.dst, self.hold, self.tail = src, dst, hold, b""
+        self.error: OSError | ValueError | None = None
         self.start()
 
     def run(self) -> None:
@@ -526,9 +545,9 @@ def restore_in_place(store: S3Store, key: str, target: str | pg.PgConn, *,
     restore = subprocess.Popen([pg.tool_path("pg_restore", bin_dir), *args],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
-    psql_err, err = _Drain(psql.stderr), _Drain(restore.stderr)
-    relay, watch = _HoldTail(restore.stdout, psql.stdin), _CancelWatch(should_cancel, restore,
-                                                                        psql)
+    psql_err, err = _Drain(_pipe(psql.stderr)), _Drain(_pipe(restore.stderr))
+    relay = _HoldTail(_pipe(restore.stdout), _pipe(psql.stdin))
+    watch = _CancelWatch(should_cancel, restore, psql)
     committed = False
     try:
         src, raw, problem = _feed(store, key, encryption_key, expected, restore, watch)

@@ -10,11 +10,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+from collections.abc import Iterator
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.expressions import Expression
 
 PREFIX = "fernet:"
 
@@ -75,22 +79,24 @@ class EncryptedTextField(models.TextField):
 
     description = "Text encrypted at rest"
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: Any) -> str | None:
         value = super().get_prep_value(value)
         if value is None:
             return None
         return encrypt_str(str(value))
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(
+        self, value: str | None, expression: Expression, connection: BaseDatabaseWrapper
+    ) -> str | None:
         if value is None:
             return None
         return decrypt_str(value)
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> Any:
         return value
 
 
-def encrypted_fields():
+def encrypted_fields() -> Iterator[tuple[type[models.Model], EncryptedTextField]]:
     """Every (model, field) pair using EncryptedTextField, for key rotation and tests."""
     from django.apps import apps
 

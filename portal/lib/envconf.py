@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -76,15 +77,17 @@ def env_int(
     return number
 
 
-def env_list(name: str, default: list[str] | None = None, env=None) -> list[str]:
+def env_list(
+    name: str, default: list[str] | None = None, env: Mapping[str, str] | None = None
+) -> list[str]:
     value = raw(name, None, env)
     if value is None:
         return list(default or [])
     return [item.strip() for item in value.replace("\n", ",").split(",") if item.strip()]
 
 
-def env_int_list(name: str, env=None) -> list[int]:
-    out = []
+def env_int_list(name: str, env: Mapping[str, str] | None = None) -> list[int]:
+    out: list[int] = []
     for item in env_list(name, env=env):
         if not item.isdigit():
             raise ConfigError(f"{name}: expected numeric ids separated by commas, got {item!r}")
@@ -92,8 +95,10 @@ def env_int_list(name: str, env=None) -> list[int]:
     return out
 
 
-def env_networks(name: str, env=None) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    nets = []
+def env_networks(
+    name: str, env: Mapping[str, str] | None = None
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for item in env_list(name, env=env):
         try:
             nets.append(ipaddress.ip_network(item, strict=False))
@@ -102,7 +107,9 @@ def env_networks(name: str, env=None) -> list[ipaddress.IPv4Network | ipaddress.
     return nets
 
 
-def env_url(name: str, default: str, schemes: tuple[str, ...], env=None) -> str:
+def env_url(
+    name: str, default: str, schemes: tuple[str, ...], env: Mapping[str, str] | None = None
+) -> str:
     value = env_str(name, default, env).strip()
     parts = urlsplit(value)
     if parts.scheme not in schemes or not parts.netloc:
@@ -131,13 +138,13 @@ class PublicUrl:
         return f"{self.scheme}://{self.host}"
 
 
-def public_url(name: str = "PORTAL_PUBLIC_URL", env=None) -> PublicUrl:
+def public_url(name: str = "PORTAL_PUBLIC_URL", env: Mapping[str, str] | None = None) -> PublicUrl:
     value = env_url(name, "http://127.0.0.1:8000", ("http", "https"), env)
     parts = urlsplit(value)
     return PublicUrl(url=value, scheme=parts.scheme, host=parts.netloc)
 
 
-def database_config(url: str, base_dir: Path) -> dict:
+def database_config(url: str, base_dir: Path) -> dict[str, Any]:
     """Turn a database URL into a Django DATABASES entry.
 
     Supports ``postgres://``, ``postgresql://`` and ``sqlite:///path`` (relative paths are
@@ -172,7 +179,7 @@ def database_config(url: str, base_dir: Path) -> dict:
     )
 
 
-def sqlite_config(path: Path) -> dict:
+def sqlite_config(path: Path) -> dict[str, Any]:
     # WAL lets the web server read while the worker writes; IMMEDIATE transactions take
     # the write lock up front so two writers queue on the busy timeout instead of failing
     # half way with "database is locked".

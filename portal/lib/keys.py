@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 
 
-def ensure_file(path: Path, make) -> str:
+def ensure_file(path: Path, make: Callable[[], str]) -> str:
     """Return the content of ``path``, creating it (mode 0600) with ``make()`` if missing.
 
     The file appears whole or not at all (written aside, then linked into place), so two

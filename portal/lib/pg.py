@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from typing import IO, Any
 
 import psycopg
 from psycopg import sql
@@ -60,7 +61,7 @@ class PgConn:
             env["PGPASSWORD"] = self.password
         return env
 
-    def connect(self, **kwargs) -> psycopg.Connection:
+    def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
         try:
             return psycopg.connect(self.conninfo(), password=self.password, **kwargs) \
                 if self.password is not None else psycopg.connect(self.conninfo(), **kwargs)
@@ -93,7 +94,8 @@ def tool_argv(tool: str, conn: str | PgConn, args: list[str], bin_dir: str | Non
 
 
 def spawn(tool: str, conn: str | PgConn, args: list[str], *, bin_dir: str | None = None,
-          stdin=None, stdout=None, stderr=subprocess.PIPE) -> subprocess.Popen:
+          stdin: int | IO[Any] | None = None, stdout: int | IO[Any] | None = None,
+          stderr: int | IO[Any] | None = subprocess.PIPE) -> subprocess.Popen[bytes]:
     """Start a client tool without a shell; password only in the child's environment."""
     argv, env = tool_argv(tool, conn, args, bin_dir)
     try:
@@ -161,17 +163,19 @@ ORDER BY 1, 2
 """
 
 
-def _tables(cur) -> list[tuple[str, str]]:
+def _tables(cur: psycopg.Cursor[Any]) -> list[tuple[str, str]]:
     cur.execute(_TABLES_SQL)
     return [(s, t) for s, t in cur.fetchall()]
 
 
-def row_counts_in(cur) -> dict[str, int]:
+def row_counts_in(cur: psycopg.Cursor[Any]) -> dict[str, int]:
     """Exact ``count(*)`` of every user table seen by ``cur`` (its transaction's snapshot)."""
     out: dict[str, int] = {}
     for schema, table in _tables(cur):
         cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table)))
-        out[f"{schema}.{table}"] = cur.fetchone()[0]
+        row = cur.fetchone()
+        assert row is not None  # an aggregate without GROUP BY returns one row
+        out[f"{schema}.{table}"] = row[0]
     return out
 
 
@@ -191,7 +195,9 @@ def table_checksums(conn: str | PgConn) -> dict[str, str]:
     with PgConn.parse(conn).connect() as c, c.cursor() as cur:
         for schema, table in _tables(cur):
             cur.execute(sql.SQL(q).format(sql.Identifier(schema, table)))
-            out[f"{schema}.{table}"] = cur.fetchone()[0]
+            row = cur.fetchone()
+            assert row is not None  # an aggregate without GROUP BY returns one row
+            out[f"{schema}.{table}"] = row[0]
     return out
 
 
@@ -299,16 +305,18 @@ def rename_blockers(admin: str | PgConn, name: str) -> list[str]:
     sessions of roles whose privileges it has (or with pg_signal_backend), never a superuser's.
     """
     with PgConn.parse(admin).connect() as c:
-        me, superuser, createdb = c.execute(
+        role = c.execute(
             "SELECT current_user, rolsuper, rolcreatedb FROM pg_roles "
             "WHERE rolname = current_user").fetchone()
+        assert role is not None  # the connected user has a pg_roles row
+        me, superuser, createdb = role
         if superuser:
             return []
         row = c.execute("SELECT pg_get_userbyid(datdba), pg_has_role(current_user, datdba, "
                         "'USAGE') FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if row is None:
             return [f"there is no database {name!r}"]
-        out = []
+        out: list[str] = []
         if not row[1]:
             out.append(f"the admin role {me} neither owns database {name} (owner: {row[0]}) "
                        "nor is a superuser")

@@ -24,6 +24,7 @@ Static facts known up front (format, encryption) can still go into the object me
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import itertools
 import json
@@ -51,7 +52,7 @@ class S3Error(Exception):
     """An S3 operation failed. ``code`` is the S3 error code (e.g. ``NoSuchKey``) when known."""
 
     def __init__(self, operation: str, bucket: str, key: str | None = None,
-                 code: str | None = None, message: str = ""):
+                 code: str | None = None, message: str = "") -> None:
         self.operation, self.bucket, self.key, self.code = operation, bucket, key, code
         where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
         text = f"S3 {operation} failed for {where}"
@@ -135,7 +136,7 @@ class S3Store:
         return self.settings.bucket
 
     @property
-    def client(self):
+    def client(self) -> Any:  # a boto3 S3 client (no boto3 stubs installed)
         if self._client is None:
             with self._lock:
                 if self._client is None:
@@ -164,7 +165,7 @@ class S3Store:
         return self._client
 
     # -- small helpers -------------------------------------------------------------------------
-    def _call(self, operation: str, key: str | None = None, **kwargs):
+    def _call(self, operation: str, key: str | None = None, **kwargs: Any) -> Any:
         try:
             return getattr(self.client, operation)(Bucket=self.bucket, **kwargs)
         except (ClientError, BotoCoreError) as exc:
@@ -177,7 +178,7 @@ class S3Store:
             return
         except ClientError:
             pass
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if self.settings.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.settings.region}
         self._call("create_bucket", **kwargs)
@@ -276,7 +277,8 @@ class S3Store:
             log.exception("could not abort multipart upload %s of s3://%s/%s",
                           upload_id, self.bucket, key)
 
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream"):
+    def put_bytes(self, key: str, data: bytes,
+                  content_type: str = "application/octet-stream") -> None:
         self._call("put_object", key, Key=key, Body=data, ContentType=content_type)
 
     # -- read ------------------------------------------------------------------------------------
@@ -345,9 +347,10 @@ class S3Store:
             count += len(batch)
         return count
 
-    def list_uploads(self, prefix: str = "") -> list[MultipartUpload]:
+    # ``builtins.list``: in this class body ``list`` is the method above.
+    def list_uploads(self, prefix: str = "") -> builtins.list[MultipartUpload]:
         """In-progress multipart uploads under ``prefix``."""
-        out: list[MultipartUpload] = []
+        out: builtins.list[MultipartUpload] = []
         try:
             pages = self.client.get_paginator("list_multipart_uploads").paginate(
                 Bucket=self.bucket, Prefix=prefix)
@@ -359,7 +362,7 @@ class S3Store:
         return out
 
     def abort_stale_uploads(self, older_than: timedelta, prefix: str = "",
-                            now: datetime | None = None) -> list[MultipartUpload]:
+                            now: datetime | None = None) -> builtins.list[MultipartUpload]:
         """Abort in-progress multipart uploads initiated more than ``older_than`` ago."""
         cutoff = (now or datetime.now(UTC)) - older_than
         stale = [u for u in self.list_uploads(prefix) if u.initiated <= cutoff]
@@ -376,9 +379,9 @@ class S3Store:
         status = "Enabled" if enabled else "Suspended"
         self._call("put_bucket_versioning", VersioningConfiguration={"Status": status})
 
-    def list_versions(self, key: str) -> list[ObjectVersion]:
+    def list_versions(self, key: str) -> builtins.list[ObjectVersion]:
         """Versions and delete markers of exactly ``key``, newest first."""
-        out: list[ObjectVersion] = []
+        out: builtins.list[ObjectVersion] = []
         try:
             pages = self.client.get_paginator("list_object_versions").paginate(
                 Bucket=self.bucket, Prefix=key)

@@ -29,6 +29,7 @@ import ipaddress
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -89,7 +90,7 @@ def _why_not_public(address: str) -> str:
     return "not a public address"
 
 
-def host_allowed(host: str, allowed_hosts) -> bool:
+def host_allowed(host: str, allowed_hosts: Sequence[str]) -> bool:
     host = host.lower().rstrip(".")
     for pattern in allowed_hosts:
         pattern = pattern.lower().strip()
@@ -105,7 +106,9 @@ def resolve_public(host: str, port: int = 443) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise FetchError(f"cannot resolve {host}: {exc}") from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    # An AF_INET/AF_INET6 sockaddr starts with the address as a string (the stubs also
+    # allow AF_UNIX-style tuples, which getaddrinfo on a host name does not return).
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise FetchError(f"cannot resolve {host}: no address")
     for address in addresses:
@@ -115,7 +118,7 @@ def resolve_public(host: str, port: int = 443) -> str:
     return addresses[0]
 
 
-def check_url(url: str, allowed_hosts) -> Target:
+def check_url(url: str, allowed_hosts: Sequence[str]) -> Target:
     try:
         parts = urlsplit(url)
         port = parts.port or 443
@@ -141,17 +144,18 @@ def check_url(url: str, allowed_hosts) -> Target:
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """An HTTPS connection to a fixed address, verifying the certificate for ``host``."""
 
-    def __init__(self, host: str, address: str, port: int, timeout: float):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+        self._ssl_context = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self._ssl_context)
         self._address = address
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
 
 
-def get(url: str, *, allowed_hosts, max_bytes: int = DEFAULT_MAX_BYTES,
-        timeout: float = DEFAULT_TIMEOUT, headers: dict | None = None) -> bytes:
+def get(url: str, *, allowed_hosts: Sequence[str], max_bytes: int = DEFAULT_MAX_BYTES,
+        timeout: float = DEFAULT_TIMEOUT, headers: dict[str, str] | None = None) -> bytes:
     target = check_url(url, allowed_hosts)
     deadline = time.monotonic() + timeout
     conn = _PinnedHTTPSConnection(target.host, target.address, target.port, min(timeout, 15))
@@ -168,7 +172,8 @@ def get(url: str, *, allowed_hosts, max_bytes: int = DEFAULT_MAX_BYTES,
         length = response.getheader("Content-Length")
         if length and length.isdigit() and int(length) > max_bytes:
             raise FetchError(f"refused: {length} bytes is more than the {max_bytes} byte cap")
-        chunks, total = [], 0
+        chunks: list[bytes] = []
+        total = 0
         while True:
             if time.monotonic() > deadline:
                 raise FetchError(f"timed out after {timeout:.0f} s")

@@ -83,7 +83,12 @@ class TerraformError(Exception):
     """A Terraform command failed. ``diagnostics``: list of dicts with keys
     severity, summary, detail, filename, line, column. ``result``: the RunResult."""
 
-    def __init__(self, message: str, diagnostics=None, result: RunResult | None = None):
+    def __init__(
+        self,
+        message: str,
+        diagnostics: Iterable[dict[str, Any]] | None = None,
+        result: RunResult | None = None,
+    ) -> None:
         super().__init__(message)
         self.diagnostics: list[dict[str, Any]] = list(diagnostics or [])
         self.result = result

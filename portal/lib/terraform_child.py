@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from types import FrameType
 
 
 def main(argv: list[str]) -> int:
@@ -32,7 +33,9 @@ def main(argv: list[str]) -> int:
     stream = TerraformCommand(None, backend="thread").stream(list(argv), json=False)
     interrupts = 0
 
-    def on_sigint(signum, frame):  # pragma: no cover - timing dependent
+    def on_sigint(  # pragma: no cover - timing dependent
+        signum: int, frame: FrameType | None
+    ) -> None:
         nonlocal interrupts
         interrupts += 1
         if interrupts > 1:

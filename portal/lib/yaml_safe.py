@@ -46,6 +46,7 @@ from typing import Any
 
 import yaml
 
+_Loader: type[yaml.CSafeLoader] | type[yaml.SafeLoader]
 try:  # libyaml is ~10x faster; fall back to the pure-Python parser if absent.
     _Loader = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
@@ -84,7 +85,7 @@ _SPECIAL_FIRST = frozenset("0123456789+-.~nNtTfF")
 class YamlError(ValueError):
     """A YAML document could not be parsed or was refused."""
 
-    def __init__(self, message: str, line: int = 0, column: int = 0):
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
@@ -149,7 +150,9 @@ def _resolve_tagged(tag: str, value: str, line: int, col: int) -> Any:
     if tag == _STR:
         return value
     resolved = _resolve_plain(value)
-    expected = {_INT: int, _FLOAT: (int, float), _BOOL: bool, _NULL: type(None)}[tag]
+    tag_types: dict[str, type | tuple[type, ...]] = {
+        _INT: int, _FLOAT: (int, float), _BOOL: bool, _NULL: type(None)}
+    expected = tag_types[tag]
     if isinstance(resolved, bool) and tag != _BOOL or not isinstance(resolved, expected):
         raise YamlError(f"value {value!r} does not match its tag {tag}", line, col)
     return float(resolved) if tag == _FLOAT else resolved
@@ -221,7 +224,9 @@ def _build(
     loader = _Loader(data)
     try:
         while True:
-            ev = loader.get_event()
+            # Any: events are dispatched on their exact class below (cheaper than isinstance
+            # on every node), which mypy cannot narrow; parser events always carry marks.
+            ev: Any = loader.get_event()
             if ev is None:
                 break
             cls = ev.__class__
@@ -236,7 +241,8 @@ def _build(
                 doc = YamlDocument(None, marks, ev.start_mark.line + 1, ev.start_mark.column + 1)
                 continue
             if cls is E.DocumentEndEvent:
-                docs.append(doc)  # type: ignore[arg-type]
+                assert doc is not None  # the parser starts every document it ends
+                docs.append(doc)
                 continue
             if cls is E.StreamStartEvent or cls is E.StreamEndEvent:
                 continue
@@ -253,7 +259,8 @@ def _build(
                 raise YamlError(f"more than {max_nodes} YAML nodes", line, col)
             if not stack:
                 marks[()] = (line, col)
-                doc.line, doc.column = line, col  # type: ignore[union-attr]
+                assert doc is not None  # nodes only come inside a document
+                doc.line, doc.column = line, col
                 parent_path: Path = ()
             else:
                 top = stack[-1]
@@ -294,7 +301,8 @@ def _build(
 def _attach(value: Any, stack: list[list[Any]], doc: YamlDocument | None, ev: Any) -> None:
     """Store a finished value in its parent container (or as the document root)."""
     if not stack:
-        doc.value = value  # type: ignore[union-attr]
+        assert doc is not None  # nodes only come inside a document
+        doc.value = value
         return
     top = stack[-1]
     container = top[0]
