@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from social_django import views as social_views
 
 from envs import views as env_views
-from envs.api import views as env_api
+from envs.provisioning import api as env_api
 from portal import views
 from portal.audit import api as audit_api
 from portal.audit import views as audit_views

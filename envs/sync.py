@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from .choices import Tier, tier_for_name
 from .models import Environment, dns_label
 
-DESCRIPTIONS = {
+DESCRIPTIONS: dict[str, str] = {
     Tier.PLATFORM: "Shared platform: the VPS, k3s and the buckets",
     Tier.LOCAL: "Runs on this machine with no cloud account (terraform_data only)",
 }
@@ -26,7 +26,9 @@ def sync(root: Path | None = None) -> tuple[list[str], list[str], list[str]]:
     Returns (created, existing, skipped-with-reason).
     """
     root = root or environments_root()
-    created, existing, skipped = [], [], []
+    created: list[str] = []
+    existing: list[str] = []
+    skipped: list[str] = []
     if not root.is_dir():
         return created, existing, [f"{root}: not a directory"]
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from portal.runs.schedules import SCHEDULES
+
 
 class ProvisioningConfig(AppConfig):
     name = "envs.provisioning"
@@ -7,10 +9,9 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "Provisioning (Terraform)"
 
     def ready(self) -> None:
-        from portal.runs.schedules import SCHEDULES
-
-        from . import sections  # noqa: F401 - registers the page sections
-        from .jobs import next_drift_time, register_kinds
+        # sections and jobs import the models, which exist only once apps are loaded.
+        from . import sections  # noqa: F401 - registers the page sections (app loading)
+        from .jobs import next_drift_time, register_kinds  # the run kinds (app loading)
 
         register_kinds()
         SCHEDULES["provisioning: nightly drift check"] = {

@@ -24,6 +24,7 @@ from .models import DriftState, DriftStatus, PlanArtifact, PlanMode, StateSnapsh
 from .session import Session, planfile_state
 
 PLAN_KINDS = ("plan", "destroy")
+TERRAFORM_KINDS = (*PLAN_KINDS, "apply", "drift", "force_unlock")
 RECOVERY = (
     "Terraform was killed: it may have left resources half-created and the state unsaved or "
     "locked. Recovery: 1) if the log or the environment page shows an errored state, push "
@@ -127,7 +128,7 @@ def refuse(ctx: RunContext, artifact: PlanArtifact, check: str, message: str) ->
 def execute_apply(ctx: RunContext) -> None:
     plan_run = ctx.run.parent
     artifact = PlanArtifact.objects.filter(run=plan_run).first() if plan_run else None
-    if artifact is None:
+    if plan_run is None or artifact is None:
         raise RunFailed("this apply has no saved plan to apply")
     env = artifact.environment
     if artifact.discarded_reason or not artifact.plan_encrypted:

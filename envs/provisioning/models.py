@@ -8,6 +8,7 @@ and decrypted into a run's private directory, which the job frame removes.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -69,7 +70,7 @@ class PlanArtifact(models.Model):
 
     def purge(self, reason: str = "") -> None:
         """Drop the encrypted plan (it holds secrets) once it can no longer be applied."""
-        fields = {"plan_encrypted": None}
+        fields: dict[str, str | None] = {"plan_encrypted": None}
         if reason:
             fields["discarded_reason"] = reason[:500]
         PlanArtifact.objects.filter(pk=self.pk).update(**fields)
@@ -114,8 +115,6 @@ class StateSnapshot(models.Model):
 
     def output_value(self, name: str) -> tuple[bool, object]:
         """(found, value) of an output as the last run that read the state left it."""
-        import json
-
         values = json.loads(self.output_values) if self.output_values else {}
         return (name in values, values.get(name))
 

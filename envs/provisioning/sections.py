@@ -8,8 +8,10 @@ from envs.sections import dashboard_section, env_section, memo
 from portal.runs.choices import Status
 from portal.runs.models import Run
 
-from . import actions
+from .jobs import TERRAFORM_KINDS
 from .models import DriftStatus, PlanArtifact, StateSnapshot
+from .sources import stack_variables
+from .statelock import state_lock_info
 
 
 def _snapshot(env):
@@ -30,8 +32,8 @@ def overview(env, request=None) -> dict:
 def status_section(request, env):
     data = overview(env, request)
     data["lock"] = memo(request, ("lock", env.pk), env.lock_holder)
-    data["state_lock"] = actions.state_lock_info(env)
-    data["running"] = Run.objects.filter(target=env.target, kind__in=actions.TERRAFORM_KINDS,
+    data["state_lock"] = state_lock_info(env)
+    data["running"] = Run.objects.filter(target=env.target, kind__in=TERRAFORM_KINDS,
                                          status=Status.RUNNING).first()
     return data
 
@@ -52,7 +54,7 @@ def variables_section(request, env):
     return {
         "variables_json": json.dumps(env.tf_variables or {}, indent=2, sort_keys=True),
         "secret_names": env.secret_variable_names,
-        "declared": actions.stack_variables(env) if not env.is_git_source else {},
+        "declared": stack_variables(env) if not env.is_git_source else {},
     }
 
 

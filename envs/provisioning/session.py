@@ -14,9 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import re
-import shutil
 import threading
 import zipfile
 from pathlib import Path
@@ -25,6 +22,7 @@ from django.conf import settings
 from django.db import connection
 
 from envs.models import Environment
+from envs.secrets.models import terraform_secret_variables
 from portal.lib import crypto
 from portal.lib.terraform import (
     TerraformCanceled,
@@ -34,91 +32,12 @@ from portal.lib.terraform import (
 )
 from portal.runs.engine import RunContext, RunFailed
 
+from .models import ForceStop, StateSnapshot
+from .sources import copy_stack, fetch_git
+
 PLAN_FILE = "plan.tfplan"
 LOCAL_STATE = "terraform.tfstate"
 ERRORED_STATE = "errored.tfstate"
-MODULE_SOURCE = re.compile(r'^\s*source\s*=\s*"(\.{1,2}/[^"]*)"', re.MULTILINE)
-_IGNORE = shutil.ignore_patterns(
-    ".*", "*.tfstate", "*.tfstate.*", "*.tfplan", "crash.log", "portal_backend_override.tf"
-)
-
-
-class SourceError(RunFailed):
-    pass
-
-
-# --------------------------------------------------------------------------- source copy
-
-
-def _boundary(stack: Path) -> Path:
-    """How far up relative module sources may reach: the enclosing git checkout (or the
-    portal's repository), else the usual ``<root>/environments/<name>`` layout's root."""
-    base = Path(settings.BASE_DIR).resolve()
-    if stack.is_relative_to(base):
-        return base
-    for parent in stack.parents:
-        if (parent / ".git").exists():
-            return parent
-    return stack.parents[1] if len(stack.parents) > 1 else stack
-
-
-def module_dirs(stack: Path, boundary: Path) -> list[Path]:
-    """The stack and every local module it uses (transitively), all inside ``boundary``."""
-    seen: list[Path] = []
-    todo = [stack.resolve()]
-    while todo:
-        directory = todo.pop()
-        if directory in seen:
-            continue
-        seen.append(directory)
-        for tf in sorted(directory.glob("*.tf")):
-            for match in MODULE_SOURCE.finditer(tf.read_text(errors="replace")):
-                target = (directory / match.group(1)).resolve()
-                if not target.is_relative_to(boundary):
-                    raise SourceError(
-                        f"{tf.name}: module source {match.group(1)!r} points outside {boundary}"
-                    )
-                if not target.is_dir():
-                    raise SourceError(f"{tf.name}: module directory {match.group(1)!r} not found")
-                todo.append(target)
-    return seen
-
-
-def copy_stack(stack: Path, dest_root: Path, boundary: Path | None = None) -> Path:
-    """Copy the stack and its local modules under ``dest_root`` keeping their relative
-    layout; return the stack's path in the copy."""
-    stack = stack.resolve()
-    if not stack.is_dir():
-        raise SourceError(f"Terraform source directory {stack} does not exist")
-    dirs = module_dirs(stack, (boundary or _boundary(stack)).resolve())
-    common = Path(os.path.commonpath([str(d) for d in dirs]))
-    for directory in dirs:
-        shutil.copytree(directory, dest_root / directory.relative_to(common),
-                        ignore=_IGNORE, dirs_exist_ok=True)
-    return dest_root / stack.relative_to(common)
-
-
-def fetch_git(env: Environment, dest: Path, ref: str | None = None,
-              log=None) -> tuple[Path, str]:
-    """Check out the environment's git source with the catalog's safe fetcher (https on
-    allowed hosts, pinned address, no redirects; a token only as a header); returns (stack
-    dir in the run's private copy, commit)."""
-    from portal.lib import gitfetch
-
-    from .actions import git_local_allowed
-
-    url = env.tf_git_url
-    try:
-        with gitfetch.fetch(url, ref or env.tf_git_ref or "", env.tf_git_token or None,
-                            allow_local=git_local_allowed(url), log=log) as checkout:
-            root = Path(checkout.path).resolve()
-            stack = (root / (env.tf_git_path or ".")).resolve()
-            if not stack.is_relative_to(root) or not stack.is_dir():
-                raise SourceError(f"git path {env.tf_git_path!r} is not a directory inside "
-                                  f"the repository at commit {checkout.commit}")
-            return copy_stack(stack, dest / "src", boundary=root), checkout.commit
-    except gitfetch.FetchError as exc:
-        raise SourceError(f"git fetch of {url} failed: {exc}") from None
 
 
 # --------------------------------------------------------------------------- fingerprints
@@ -175,8 +94,6 @@ class _ForceStopWatch(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        from .models import ForceStop
-
         try:
             while not self.stop.wait(0.5):
                 try:
@@ -208,8 +125,6 @@ class Session:
         variables = dict(env.tf_variables or {})
         secrets = dict(env.secret_variables)
         # Secrets placed as Terraform variables (the secrets app) override the stack's own.
-        from envs.secrets.models import terraform_secret_variables
-
         secrets.update(terraform_secret_variables(env))
         for value in secrets.values():
             ctx.secret(value if isinstance(value, str) else json.dumps(value))
@@ -243,8 +158,6 @@ class Session:
     # ---------------------------------------------------------------- local state
 
     def _restore_local_state(self) -> None:
-        from .models import StateSnapshot
-
         snapshot = StateSnapshot.objects.filter(environment=self.env).first()
         data = snapshot.local_state_bytes() if snapshot else None
         if data:
@@ -266,8 +179,6 @@ class Session:
 
     def save_local_state(self) -> None:
         """Keep the (possibly partial) local state the run left, encrypted."""
-        from .models import StateSnapshot
-
         path = self.stack_dir / LOCAL_STATE
         if self.env.uses_s3_backend or not path.exists():
             return
@@ -279,8 +190,6 @@ class Session:
     def preserve_errored_state(self) -> bool:
         """Terraform writes errored.tfstate when it cannot save state: keep it (encrypted)
         and tell the owner how to push it back."""
-        from .models import StateSnapshot
-
         path = self.stack_dir / ERRORED_STATE
         if not path.exists():
             return False

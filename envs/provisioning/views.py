@@ -1,84 +1,70 @@
-"""Pages and form posts of provisioning: thin wrappers around actions.py (the API calls
-the same functions)."""
+"""Pages and form posts of provisioning. Thin: each form post calls one function of
+services.py (the same one the API calls) through portal.runs.pages.start_from_form, which
+goes to the run's page or back with the refusal in one line."""
 
 from __future__ import annotations
 
 import json
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from envs.models import Environment
-from portal.api.errors import ApiError
 from portal.runs.models import Run
+from portal.runs.pages import start_from_form
 
-from . import actions
+from . import services
 from .models import PlanArtifact
-
-
-def _refused(request, exc: ApiError) -> None:
-    messages.error(request, f"Refused: {exc.detail}")
+from .serializers import VariablesForm
 
 
 def _env(name: str) -> Environment:
     return get_object_or_404(Environment, name=name)
 
 
-def _start(request, name: str, start) -> object:
-    env = _env(name)
-    try:
-        run = start(env)
-    except ApiError as exc:
-        _refused(request, exc)
-        return redirect("env", name=env.name)
-    return redirect("run", pk=run.pk)
+def _env_page(env: Environment) -> str:
+    return reverse("env", kwargs={"name": env.name})
 
 
 @require_POST
 def env_plan(request, name: str):
-    return _start(request, name, lambda env: actions.start_plan(env, request))
+    env = _env(name)
+    return start_from_form(request, lambda: services.start_plan(env, request), _env_page(env))
 
 
 @require_POST
 def env_destroy(request, name: str):
-    return _start(request, name, lambda env: actions.start_destroy(env, request.POST, request))
+    env = _env(name)
+    return start_from_form(request, lambda: services.start_destroy(env, request.POST, request),
+                           _env_page(env))
 
 
 @require_POST
 def env_drift(request, name: str):
-    return _start(request, name, lambda env: actions.start_drift(env, request))
+    env = _env(name)
+    return start_from_form(request, lambda: services.start_drift(env, request), _env_page(env))
 
 
 @require_POST
 def env_force_unlock(request, name: str):
-    return _start(request, name,
-                  lambda env: actions.start_force_unlock(env, request.POST, request))
+    env = _env(name)
+    return start_from_form(
+        request, lambda: services.start_force_unlock(env, request.POST, request), _env_page(env))
 
 
 @require_POST
 def env_variables(request, name: str):
     env = _env(name)
-    try:
-        plain = json.loads(request.POST.get("variables") or "{}")
-    except ValueError as exc:
-        messages.error(request, f"Variables: not valid JSON ({exc})")
-        return redirect("env", name=env.name)
-    if not isinstance(plain, dict):
-        messages.error(request, "Variables: expected a JSON object")
-        return redirect("env", name=env.name)
-    plain.update({old: None for old in env.tf_variables or {} if old not in plain})
-    secret = {n: None for n in request.POST.getlist("remove_secret")}
-    if request.POST.get("secret_name"):
-        secret[request.POST["secret_name"].strip()] = request.POST.get("secret_value", "")
-    try:
-        actions.update_variables(env, {"variables": plain, "secret_variables": secret}, request,
-                                 partial=True)
-    except ApiError as exc:
-        _refused(request, exc)
-    else:
+
+    def save() -> None:
+        form = VariablesForm(data=request.POST)
+        form.is_valid(raise_exception=True)
+        services.update_variables(env, form.changes_for(env), request, partial=True)
         messages.success(request, "Variables saved. Plan to see their effect.")
-    return redirect("env", name=env.name)
+
+    return start_from_form(request, save, _env_page(env))
 
 
 def plan_review(request, pk: int):
@@ -106,33 +92,29 @@ def _show(value) -> str:
 
 @require_POST
 def plan_approve(request, pk: int):
-    try:
-        apply = actions.approve(actions.plan_run(pk), request.POST, request)
-    except ApiError as exc:
-        _refused(request, exc)
-        return redirect("plan-review", pk=pk)
-    messages.success(request, f"Approved: apply run #{apply.pk} started.")
-    return redirect("run", pk=apply.pk)
+    def approve() -> Run:
+        apply = services.approve(services.plan_run(pk), request.POST, request)
+        messages.success(request, f"Approved: apply run #{apply.pk} started.")
+        return apply
+
+    return start_from_form(request, approve, reverse("plan-review", kwargs={"pk": pk}))
 
 
 @require_POST
 def plan_discard(request, pk: int):
-    try:
-        actions.discard(actions.plan_run(pk), request)
-    except ApiError as exc:
-        _refused(request, exc)
-    else:
+    def discard() -> None:
+        services.discard(services.plan_run(pk), request)
         messages.info(request, f"Plan run #{pk} discarded.")
-    return redirect("plan-review", pk=pk)
+
+    return start_from_form(request, discard, reverse("plan-review", kwargs={"pk": pk}))
 
 
 @require_POST
 def run_force_stop(request, pk: int):
     run = get_object_or_404(Run, pk=pk)
-    try:
-        actions.force_stop(run, request)
-    except ApiError as exc:
-        _refused(request, exc)
-    else:
+
+    def force_stop() -> None:
+        services.force_stop(run, request)
         messages.warning(request, f"Force stop requested for run #{pk}: Terraform is killed.")
-    return redirect("run", pk=pk)
+
+    return start_from_form(request, force_stop, reverse("run", kwargs={"pk": pk}))

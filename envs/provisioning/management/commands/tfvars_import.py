@@ -10,7 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from envs.models import Environment
-from envs.provisioning.actions import stack_variables
+from envs.provisioning.services import import_variables
 
 
 def literal(value, where: str):
@@ -41,7 +41,7 @@ class Command(BaseCommand):
                             help="also treat this variable as secret (repeatable)")
 
     def handle(self, env, file, secret, **options):
-        import hcl2
+        import hcl2  # the HCL parser (lark) is slow to import: only for this command
 
         environment = Environment.objects.filter(name=env).first()
         if environment is None:
@@ -60,26 +60,8 @@ class Command(BaseCommand):
                                + (f" (line {line})" if line else "")) from None
         values = {str(k).strip('"'): literal(v, str(k)) for k, v in parsed.items()
                   if k not in ("__is_block__", "__comments__")}
-        declared = stack_variables(environment)
-        sensitive = {n for n, v in declared.items() if v["sensitive"]} | set(secret)
-        unknown = sorted(set(values) - set(declared)) if declared else []
-        plain = {n: v for n, v in values.items() if n not in sensitive}
-        secrets = {n: v for n, v in values.items() if n in sensitive}
-        variables = dict(environment.tf_variables or {})
-        variables.update(plain)
-        stored_secrets = environment.secret_variables
-        stored_secrets.update(secrets)
-        for name in secrets:
-            variables.pop(name, None)
-        for name in plain:
-            stored_secrets.pop(name, None)
-        environment.tf_variables = variables
-        environment.secret_variables = stored_secrets
-        environment.save(update_fields=["tf_variables", "tf_secret_variables", "updated_at"])
-        from portal.audit.models import record
-
-        record("env.variables", target=environment.target, actor="tfvars_import",
-               variables=sorted(plain), secret_variables=sorted(secrets))
+        plain, secrets, unknown = import_variables(environment, values, secret=set(secret),
+                                                   actor="tfvars_import")
         self.stdout.write(f"{env}: {len(plain)} plain variable(s): {', '.join(sorted(plain))}")
         self.stdout.write(f"{env}: {len(secrets)} secret variable(s) (encrypted): "
                           f"{', '.join(sorted(secrets))}")
