@@ -20,7 +20,7 @@ from portal.lib.terraform import Workspace  # noqa: E402
 
 TF = ROOT / "terraform"
 ENVS = TF / "environments"
-REAL_STACKS = ["platform", "dev", "test", "prod"]
+REAL_STACKS = ["platform", "dev", "test", "prod", "platform-services"]
 ALL_STACKS = [*REAL_STACKS, "local"]
 MODULES = sorted(p.name for p in (TF / "modules").iterdir() if p.is_dir())
 ALL_DIRS = [ENVS / s for s in ALL_STACKS] + [TF / "modules" / m for m in MODULES]
@@ -103,6 +103,8 @@ def tf_files() -> list[Path]:
 def test_layout():
     for stack in ALL_STACKS:
         assert (ENVS / stack).is_dir(), stack
+    # Every stack folder is one the tests know (envs_sync makes each an environment).
+    assert {p.name for p in ENVS.iterdir() if p.is_dir()} == set(ALL_STACKS)
     assert {"vps-k3s", "buckets", "env-namespace", "dns-records"} <= set(MODULES)
 
 
@@ -370,3 +372,135 @@ def test_cloud_init_template_renders_to_valid_cloud_config(tmp_path):
     assert k3s_config["tls-san"] == ["203.0.113.5", "k8s.example.com"]
     assert k3s_config["secrets-encryption"] is True
     assert any("INSTALL_K3S_VERSION='v1.33.4+k3s1'" in cmd for cmd in doc["runcmd"])
+
+
+# --------------------------------------------------------------------------- platform-services
+# Offline only: no provider (kubernetes, helm) and no chart can be downloaded here, so what
+# is checked is the code's shape, not what the charts render (see terraform/README.md).
+
+SERVICES_STACK = ENVS / "platform-services"
+PINNED = re.compile(r"^\d+\.\d+\.\d+$")  # an exact chart version, no range
+SERVICE_OUTPUTS = {"kubero", "signoz", "posthog", "postgresql", "redis"}
+
+
+def helm_releases() -> dict[str, dict]:
+    return {k.split(".", 1)[1]: v for k, v in resources(SERVICES_STACK).items()
+            if k.startswith("helm_release.")}
+
+
+def test_platform_services_reads_the_platform_state_through_s3():
+    data = load_dir(SERVICES_STACK)["data"]
+    remote = [body for d in data for kind, items in d.items()
+              if kind == "terraform_remote_state" for body in items.values()]
+    assert len(remote) == 1
+    assert remote[0]["backend"] == "s3"
+    assert remote[0]["config"]["use_path_style"] is True
+    assert remote[0]["config"]["key"] == "${var.platform_state_key}"
+    providers = {name for block in load_dir(SERVICES_STACK)["provider"] for name in block}
+    assert providers == {"kubernetes", "helm"}
+    text = (SERVICES_STACK / "providers.tf").read_text()
+    assert text.count("host                   = local.platform.cluster_endpoint") == 2
+
+
+def test_platform_services_installs_each_service_with_a_pinned_chart():
+    releases = helm_releases()
+    assert set(releases) == {"kubero", "cnpg", "signoz"}
+    for name, body in releases.items():
+        assert PINNED.match(str(body.get("version", ""))), (name, body.get("version"))
+        assert body.get("repository"), name
+        assert body["namespace"].startswith("${kubernetes_namespace_v1.this["), name
+    found = resources(SERVICES_STACK)
+    assert "kubernetes_stateful_set_v1.redis" in found  # the official image, no chart
+    manifests = {k: v for k, v in found.items() if k.startswith("kubernetes_manifest.")}
+    assert manifests["kubernetes_manifest.postgresql"]["manifest"]["kind"] == "Cluster"
+
+
+def test_platform_services_images_are_pinned():
+    text = "".join(p.read_text() for p in SERVICES_STACK.glob("*.tf"))
+    images = re.findall(r'image(?:Name)?\s*=\s*"([^"]+)"', text)
+    tags = re.findall(r'\btag\s*=\s*"([^"]+)"', text)
+    assert images and tags
+    for image in images:
+        assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), image
+    assert "latest" not in tags
+
+
+def test_platform_services_each_in_its_own_namespace():
+    local_blocks = load_dir(SERVICES_STACK)["locals"]
+    namespaces = next(b["namespaces"] for b in local_blocks if "namespaces" in b)
+    assert len(set(namespaces.values())) == len(namespaces)
+    used = {body["namespace"] for body in helm_releases().values()}
+    assert len(used) == len(helm_releases())  # no two releases share a namespace
+    assert "kube-system" not in namespaces.values()
+
+
+def test_platform_services_every_container_has_requests_and_limits():
+    local_blocks = load_dir(SERVICES_STACK)["locals"]
+    sizes = next(b["resources"] for b in local_blocks if "resources" in b)
+    assert {"kubero_operator", "kubero_ui", "postgresql", "redis", "clickhouse"} <= set(sizes)
+    for name, spec in sizes.items():
+        for part in ("requests", "limits"):
+            assert set(spec[part]) == {"cpu", "memory"}, (name, part)
+    text = "".join(p.read_text() for p in SERVICES_STACK.glob("*.tf"))
+    for key in sizes:
+        assert f"local.resources.{key}" in text, f"sizes for {key} are used somewhere"
+    # Memory limits add up to well under the 8 GB of one cx32 (the envs need the rest).
+    total = sum(_mebibytes(spec["limits"]["memory"]) for spec in sizes.values())
+    assert total <= 6 * 1024, total
+
+
+def _mebibytes(text: str) -> float:
+    number, unit = re.match(r"^(\d+(?:\.\d+)?)(Mi|Gi)$", text).groups()
+    return float(number) * (1024 if unit == "Gi" else 1)
+
+
+def test_platform_services_secrets_are_sensitive_without_default_and_never_in_values():
+    declared = variables(SERVICES_STACK)
+    secrets = {n for n in declared if looks_secret(n)}
+    assert {"kube_token", "kubero_session_key", "kubero_webhook_secret",
+            "postgresql_superuser_password", "postgresql_app_password", "redis_password",
+            "signoz_clickhouse_password"} <= secrets
+    for name in secrets:
+        assert declared[name].get("sensitive") is True, name
+        assert "default" not in declared[name], f"{name} must have no default"
+    example = clean(hcl2.loads((SERVICES_STACK / "terraform.tfvars.example").read_text()))
+    assert not secrets & set(example), "secrets come from TF_VAR_*, never a tfvars file"
+    # Into charts only through set_sensitive (values are stored in the release in clear).
+    for name, body in helm_releases().items():
+        for value in body.get("values", []):
+            assert not any(f"var.{s}" in value for s in secrets), name
+    text = "".join(p.read_text() for p in SERVICES_STACK.glob("*.tf"))
+    for secret in secrets - {"kube_token"}:
+        assert f"var.{secret}" in text, f"{secret} is declared but not used"
+
+
+def test_platform_services_outputs_what_the_portal_reads():
+    outputs = {name: body for o in load_dir(SERVICES_STACK)["output"] for name, body in o.items()}
+    services = outputs["services"]["value"]
+    assert set(services) == SERVICE_OUTPUTS
+    for name, body in services.items():
+        assert set(body) == {"namespace", "address", "url"}, name
+    for name in ("kubero", "signoz"):
+        assert services[name]["url"].startswith("https://"), name
+        assert ".svc.cluster.local:" in services[name]["address"], name
+    assert {"kubero_ui_url", "signoz_url", "posthog_url", "namespaces"} <= set(outputs)
+
+
+def test_platform_services_configures_k3s_traefik_instead_of_replacing_it():
+    found = resources(SERVICES_STACK)
+    assert not any("traefik" in body.get("chart", "") for body in helm_releases().values())
+    manifest = found["kubernetes_manifest.traefik_config"]["manifest"]
+    assert manifest["kind"] == "HelmChartConfig"
+    assert manifest["metadata"] == {"name": "traefik", "namespace": "kube-system"}
+    values = manifest["spec"]["valuesContent"]
+    assert 'to = "websecure"' in values and 'scheme = "https"' in values
+    assert "dashboard = {enabled = false}" in values
+
+
+def test_posthog_is_left_out_with_the_reason():
+    assert not any("posthog" in body.get("chart", "").lower()
+                   for body in helm_releases().values())
+    readme = (TF / "README.md").read_text()
+    assert "PostHog" in readme and "retired" in readme and "Docker Compose" in readme
+    posthog = variables(SERVICES_STACK)["posthog_url"]
+    assert posthog["default"] == ""
