@@ -174,7 +174,7 @@ def child(args) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from envs.backups import bucket
+    from envs.backups import bucket, services
     from envs.backups.models import Backup, BackupSource
     from envs.models import Environment
     from portal.lib.s3 import S3Store
@@ -197,7 +197,7 @@ def child(args) -> None:
         base = rss()
         sampler = Sampler()
         sampler.start()
-        run = source.start_backup()
+        run = services.start_backup(source)
         execute_run(run.pk)
         sampler.stop.set()
         sampler.join()
@@ -208,7 +208,7 @@ def child(args) -> None:
         growth.append(sampler.peak - base)
     run = min(runs, key=lambda r: r.result["backup_seconds"])
     backup = Backup.objects.get(pk=run.result["backup"])
-    restore = backup.start_restore({})
+    restore = services.start_restore(backup, {})
     t0 = time.monotonic()
     execute_run(restore.pk)
     restore_wall = time.monotonic() - t0

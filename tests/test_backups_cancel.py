@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from envs.backups import services
 from envs.backups.models import Backup, BackupSource
 from portal.lib import pg
 from portal.lib.s3 import sidecar_key
@@ -39,7 +40,7 @@ def test_cancel_mid_backup_aborts_the_upload_and_leaves_no_object(s3, s3srv, env
                                                                    bigsrc):
     source = _big_source(env, bigsrc)
     s3srv.delay_upload_part(0.4)  # slow network: the cancel lands while parts are uploading
-    run = source.start_backup()
+    run = services.start_backup(source)
     worker = run_in_thread(run.pk)
     try:
         _wait(lambda: s3.list_uploads(), what="the multipart upload")
@@ -68,7 +69,7 @@ def test_cancel_mid_restore_drops_scratch_and_leaves_live_untouched(s3, s3srv, e
     pg.run_psql(bigsrc.admin_db, "DELETE FROM blobs WHERE id > 20000")
     live = bigsrc.checksums()
     s3srv.slow_get(backup.key, 0.03)  # ~5 s of download: the cancel lands mid-pg_restore
-    restore = backup.start_restore({})
+    restore = services.start_restore(backup, {})
     worker = run_in_thread(restore.pk)
     scratch = f"{bigsrc.name}_restore_{restore.pk}"
     try:
@@ -95,7 +96,7 @@ def test_backup_start_aborts_stale_uploads_of_its_source_only(s3, source, settin
     # Uploads older than the backup timeout are dead. 3 s: still ample for this small backup.
     settings.BACKUP_TIMEOUT = 3
     time.sleep(3.2)  # moto stamps Initiated with the real clock
-    run = source.start_backup()
+    run = services.start_backup(source)
     execute_run(run.pk)
     run.refresh_from_db()
     text = run_text(run)

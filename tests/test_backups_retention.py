@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from envs.backups import jobs
+from envs.backups import jobs, services
 from envs.backups.models import Backup, BackupSource
 from envs.backups.retention import Policy, plan
 from envs.models import Environment
@@ -78,7 +78,7 @@ def test_retention_run_deletes_exactly_the_policy_objects(s3, env):  # noqa: F81
     s3.put_bytes(source.prefix + "manual-copy.sql", b"by hand")
     s3.put_bytes(source.prefix + "notes/readme.txt", b"?")
 
-    run = source.start_retention()
+    run = services.start_retention(source)
     execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
@@ -102,7 +102,7 @@ def test_retention_keeps_the_newest_verified_even_when_all_are_old(s3, env):  # 
     newest = _put_backup(s3, source, 10)
     older = _put_backup(s3, source, 12)
     newer_failed = _put_backup(s3, source, 5, "failed")
-    run = source.start_retention()
+    run = services.start_retention(source)
     execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == "succeeded"
@@ -130,7 +130,7 @@ def test_tick_starts_due_backups_once(s3, env):  # noqa: F811
 def test_tick_skips_a_source_whose_lock_is_held_and_retries(s3, env):  # noqa: F811
     source = BackupSource.objects.create(environment=env, name="busy", database_url="dbname=x",
                                          created_at=timezone.now() - timedelta(days=2))
-    holder = source.start_backup()
+    holder = services.start_backup(source)
     assert jobs.tick() == []
     assert AuditEvent.objects.filter(action="schedule.skipped").exists()
     Run.objects.filter(pk=holder.pk).update(status="failed")

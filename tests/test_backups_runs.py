@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from envs.backups import bucket
+from envs.backups import bucket, services
 from envs.backups.models import Backup, BackupSource, Drill
 from envs.models import Environment
 from portal.audit.models import AuditEvent
@@ -28,8 +28,8 @@ from portal.lib.backup_stream import ENC_MAGIC
 from portal.lib.s3 import sidecar_key
 from portal.runs.engine import execute_run
 from portal.runs.models import Run, RunLine
-from tests.fakes.s3server import S3TestServer
 from tests.conftest import run_in_thread
+from tests.fakes.s3server import S3TestServer
 
 ADMIN = os.environ.get("PORTAL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "pw-" + uuid.uuid4().hex[:10] + "'q"
@@ -133,14 +133,14 @@ def source(env, srcdb):
 
 
 def run_backup(source) -> Run:
-    run = source.start_backup()
+    run = services.start_backup(source)
     execute_run(run.pk)
     run.refresh_from_db()
     return run
 
 
 def run_restore(backup, data=None) -> Run:
-    run = backup.start_restore(data or {})
+    run = services.start_restore(backup, data or {})
     execute_run(run.pk)
     run.refresh_from_db()
     return run
@@ -274,7 +274,7 @@ def test_pg_dump_killed_mid_stream(s3, s3srv, env, bigsrc, how):
     earlier = _earlier_backup(source)
     checksums = bigsrc.checksums()
     s3srv.delay_upload_part(0.4)
-    run = source.start_backup()
+    run = services.start_backup(source)
     worker = run_in_thread(run.pk)
     try:
         # Mid-stream: the multipart upload exists and pg_dump is busy copying.
@@ -348,9 +348,7 @@ def test_flags_implausibly_small_backup(s3, source, srcdb):
 def test_restore_drill_passes_records_figures_and_drops_scratch(s3, source, srcdb, settings):
     settings.DRILL_DATABASE_URL = ADMIN
     b = _earlier_backup(source)
-    from envs.backups.jobs import start_drill
-
-    run = start_drill(source.environment)
+    run = services.start_drill(source.environment)
     execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == "succeeded", run_text(run)
@@ -367,9 +365,7 @@ def test_restore_drill_passes_records_figures_and_drops_scratch(s3, source, srcd
 def test_drill_fails_when_the_backup_is_corrupt(s3, s3srv, source, srcdb):
     b = _earlier_backup(source)
     s3srv.corrupt_get(b.key)
-    from envs.backups.jobs import start_drill
-
-    run = start_drill(source.environment)
+    run = services.start_drill(source.environment)
     execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == "failed" and "main-db" in run.error

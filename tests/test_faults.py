@@ -173,9 +173,10 @@ def backup_source(transactional_db, settings, s3srv):
 
 
 def _backup(source) -> Run:
+    from envs.backups.services import start_backup
     from portal.runs.engine import execute_run
 
-    run = source.start_backup()
+    run = start_backup(source)
     execute_run(run.pk)
     return fresh(run)
 

@@ -7,6 +7,7 @@ class BackupsConfig(AppConfig):
     verbose_name = "Backups"
 
     def ready(self) -> None:
-        from . import jobs, sections  # noqa: F401 - sections register on import
+        # jobs and sections import the models, which exist only once apps are loaded.
+        from . import jobs, sections  # noqa: F401 - sections register on import (app loading)
 
         jobs.register_kinds()

@@ -47,7 +47,7 @@ def state_versions(env, limit: int = 20) -> dict:
     if not bucket:
         return {"configured": False}
     key = getattr(env, "state_key", "") or f"envs/{env.name}/terraform.tfstate"
-    creds = {}
+    creds: dict[str, str] = {}
     secrets_fn = getattr(env, "backend_secrets", None)
     if callable(secrets_fn):
         try:

@@ -103,19 +103,20 @@ def backup_git(ctx, source: BackupSource, store: S3Store) -> Backup:
         tool_version=f"git {version}", duration=time.monotonic() - start,
         row_counts={"refs": len(heads)})
     digest = hashlib.sha256()
+    problem = ""
     try:
         for chunk in store.download_stream(key):
             digest.update(chunk)
     except S3Error as exc:
-        digest = None
         problem = f"download failed: {exc}"
-    if digest is not None and digest.hexdigest() == up.sha256:
+    if not problem and digest.hexdigest() != up.sha256:
+        problem = "sha256 of the stored bundle differs"
+    if not problem:
         Backup.objects.filter(pk=backup.pk).update(
             verification=Verification.VERIFIED,
             verify_detail=f"git bundle verify ok before upload; {len(heads)} refs; sha256 "
                           "matches after upload")
     else:
-        problem = problem if digest is None else "sha256 of the stored bundle differs"
         Backup.objects.filter(pk=backup.pk).update(verification=Verification.FAILED,
                                                    verify_detail=problem)
         raise RunFailed(f"verification of backup #{backup.pk} failed: {problem}")

@@ -1,8 +1,10 @@
 """Run kinds of backups (backup, restore, restore_drill, backup_retention) and schedules.
 
 A run receives only its id; ``ctx.run.params`` names the source/backup by primary key.
-The schedule functions start runs through Run.start(..., scheduled=True), so a source whose
-lock is held is skipped (and audited) and tried again at the next tick.
+The schedule functions start runs through services.py (``start_scheduled_*``: Run.start
+with scheduled=True), so a source whose lock is held is skipped (and audited) and tried
+again at the next tick. The steps themselves: dump.py (backup and verification), restore.py,
+drill.py, gitmirror.py, retention.py.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from portal.audit.models import Outcome, record
+from portal.lib.pg import PgConn
 from portal.lib.s3 import S3Error
 from portal.runs.engine import RunFailed
 from portal.runs.kinds import RunKind, register
 from portal.runs.models import Run
 from portal.runs.schedules import SCHEDULES
 
-from . import bucket, dbsteps, gitmirror, retention
-from .models import KEY_PREFIX, Backup, BackupSource, Drill, Kind
+from . import bucket, drill, dump, gitmirror, restore, retention, services
+from .models import KEY_PREFIX, Backup, BackupSource, Kind
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +69,12 @@ def execute_backup(ctx):
         backup = gitmirror.backup_git(ctx, source, store)
     else:
         started = time.monotonic()
-        backup = dbsteps.backup_postgres(ctx, source, store)
+        backup = dump.backup_postgres(ctx, source, store)
         timings["backup_seconds"] = round(time.monotonic() - started, 3)
         started = time.monotonic()
-        dbsteps.verify_postgres(ctx, store, backup)
+        dump.verify_postgres(ctx, store, backup)
         timings["verify_seconds"] = round(time.monotonic() - started, 3)
-        dbsteps.flag_if_suspicious(ctx, backup)
+        dump.flag_if_suspicious(ctx, backup)
         backup.refresh_from_db()
     ctx.result = {**timings, "backup": backup.pk, "size": backup.size, "raw_size": backup.raw_size,
                   "sha256": backup.sha256, "verification": backup.verification,
@@ -104,7 +107,7 @@ def execute_restore(ctx):
                         "README for git bundles")
     ctx.secret(*backup.source.secrets())
     store = _store(ctx)
-    ctx.result = dbsteps.restore_postgres(ctx, store, backup)
+    ctx.result = restore.restore_postgres(ctx, store, backup)
     record("backup.restored", target=ctx.run.target, actor=ctx.run.actor, run=ctx.run,
            backup=backup.pk, source=backup.source.name, path=ctx.result["path"],
            kept_as=ctx.result["kept_as"], safety_backup=ctx.result.get("safety_backup"))
@@ -120,13 +123,11 @@ def execute_drill(ctx):
         raise RunFailed("no PostgreSQL backup source to drill")
     ctx.secret(settings.DRILL_DATABASE_URL)
     if settings.DRILL_DATABASE_URL:
-        from portal.lib.pg import PgConn
-
         ctx.secret(PgConn.parse(settings.DRILL_DATABASE_URL).password)
     for s in sources:
         ctx.secret(*s.secrets())
     store = _store(ctx)
-    drills = [dbsteps.drill_postgres(ctx, store, s) for s in sources]
+    drills = [drill.drill_postgres(ctx, store, s) for s in sources]
     ctx.result = {"drills": [{"source": d.source.name, "passed": d.passed, "drill": d.pk,
                               "detail": d.detail[:300]} for d in drills]}
     failed = [d for d in drills if not d.passed]
@@ -170,7 +171,7 @@ def tick(now=None) -> list[int]:
     for source in BackupSource.objects.select_related("environment"):
         if not source.is_due(now):
             continue
-        run = source.start_backup(scheduled=True)
+        run = services.start_scheduled_backup(source)
         if run is not None:  # skipped (lock held): try again at the next tick
             BackupSource.objects.filter(pk=source.pk).update(last_scheduled_at=now)
             started.append(run.pk)
@@ -180,7 +181,7 @@ def tick(now=None) -> list[int]:
         last = Run.objects.filter(kind="restore_drill", target=env.target).order_by(
             "-created_at").first()
         if last is None or last.created_at < now - DRILL_EVERY:
-            run = start_drill(env, scheduled=True)
+            run = services.start_scheduled_drill(env)
             if run is not None:
                 started.append(run.pk)
     return started
@@ -199,15 +200,3 @@ def abort_stale_uploads() -> int:
         record("backup.upload_aborted", outcome=Outcome.INFO, target="portal", actor="janitor",
                key=u.key, initiated=u.initiated.isoformat())
     return len(stale)
-
-
-def start_drill(env, *, request=None, scheduled: bool = False, source=None) -> Run | None:
-    params = {"environment": env.name}
-    if source is not None:
-        params["source"] = source.pk
-    return Run.start("restore_drill", target=env.target, lock_key=f"drill:{env.name}",
-                     params=params, scheduled=scheduled, request=request)
-
-
-def last_drills(env) -> list[Drill]:
-    return list(Drill.objects.filter(source__environment=env).select_related("source")[:10])

@@ -4,7 +4,8 @@ A BackupSource is a PostgreSQL database (or a git repository) of an environment.
 keys live only in encrypted fields and are decrypted in the worker right before use. A Backup
 row exists only for an object that was uploaded completely (a failed upload leaves no object
 and no row: the failed run says why). Restores are runs (kind ``restore``) whose ``params``
-name the backup and whose ``result`` says where the old database was kept.
+name the backup and whose ``result`` says where the old database was kept. What the owner
+can do with them (start a backup, a restore, a drill) is in services.py.
 """
 
 from __future__ import annotations
@@ -172,17 +173,6 @@ class BackupSource(models.Model):
         slot = self.last_slot(now)
         return slot is not None and slot > (self.last_scheduled_at or self.created_at)
 
-    # --- actions (the UI view and the API view both call these) ---------------------------
-    def start_backup(self, *, request=None, scheduled: bool = False) -> Run | None:
-        return Run.start("backup", target=self.environment.target, lock_key=self.lock_key,
-                         params={"source": self.pk, "name": self.name},
-                         scheduled=scheduled, request=request)
-
-    def start_retention(self, *, request=None) -> Run:
-        return Run.start("backup_retention", target=self.environment.target,
-                         lock_key=self.lock_key, params={"source": self.pk, "name": self.name},
-                         request=request)
-
     def latest_verified(self):
         return self.backups.filter(deleted_at__isnull=True,
                                    verification=Verification.VERIFIED).order_by("-created_at")\
@@ -227,27 +217,6 @@ class Backup(models.Model):
     @property
     def total_rows(self) -> int:
         return sum(self.row_counts.values()) if self.row_counts else 0
-
-    def start_restore(self, data=None, *, request=None) -> Run:
-        """Checks, the prod guard, then a restore run holding the environment's lock.
-        Raises ApiError (400/409) with the reason; LockHeld when the environment is busy."""
-        from envs.guards import require_confirmation
-        from portal.api.errors import ApiError
-
-        env = self.source.environment
-        if self.source.kind != Kind.POSTGRES:
-            raise ApiError("not_restorable", "only PostgreSQL backups can be restored by the "
-                           "portal; a git bundle is restored with `git clone <bundle>`")
-        if self.deleted_at:
-            raise ApiError("deleted", f"backup #{self.pk} was deleted ({self.deleted_reason})",
-                           409)
-        if not self.is_verified:
-            raise ApiError("not_verified", f"backup #{self.pk} is {self.verification}: only "
-                           "verified backups are restored", 409)
-        require_confirmation(env, data or {})
-        return Run.start("restore", target=env.target, lock_key=env.lock_key,
-                         params={"backup": self.pk, "source": self.source.name},
-                         request=request)
 
 
 class Drill(models.Model):
