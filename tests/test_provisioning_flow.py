@@ -250,7 +250,7 @@ def test_drift_in_sync_then_drifted_after_a_variable_change(api, env, signed_in)
 
 
 def test_nightly_drift_skips_a_locked_environment(api, env):
-    from envs.provisioning.jobs import drift_all
+    from envs.provisioning.services import drift_all
     from portal.audit.models import AuditEvent
 
     approve(api, plan(api).pk)

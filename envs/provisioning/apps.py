@@ -15,7 +15,7 @@ class ProvisioningConfig(AppConfig):
 
         register_kinds()
         SCHEDULES["provisioning: nightly drift check"] = {
-            "func": "envs.provisioning.jobs.drift_all",
+            "func": "envs.provisioning.services.drift_all",
             "schedule_type": "D",
             "next_run": next_drift_time(),
         }

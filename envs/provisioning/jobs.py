@@ -294,22 +294,6 @@ def execute_drift(ctx: RunContext) -> None:
     ctx.result = {"drift": status, "drifted": len(found)}
 
 
-def drift_all() -> list[int]:
-    """The nightly schedule: a drift run per environment that has state to compare.
-    A held lock skips that environment (audited by Run.start) until the next night."""
-    started = []
-    for env in Environment.objects.all():
-        has_state = env.uses_s3_backend or StateSnapshot.objects.filter(
-            environment=env, serial__isnull=False).exists()
-        if not has_state:
-            continue
-        run = Run.start("drift", target=env.target, lock_key=env.lock_key,
-                        params={"env": env.name}, scheduled=True, actor="scheduler")
-        if run is not None:
-            started.append(run.pk)
-    return started
-
-
 def next_drift_time() -> datetime:
     now = timezone.localtime()
     at = timezone.make_aware(datetime.combine(now.date(), time(settings.DRIFT_HOUR)))

@@ -1,9 +1,9 @@
 """What the owner can do to an environment's infrastructure: the only functions the UI
-views and the API views call (and ``tfvars_import``). Each checks what it is given, then
-starts its run through Run.start (lock, run, audit event in one transaction; enqueued after
-commit) or saves and audits in one transaction. A refusal is a DomainError
-(portal.errors) saying why; the API renders it, the page forms show it in one line. A held
-lock is LockHeld (a DomainError too)."""
+views, the API views, ``tfvars_import`` and the nightly drift schedule call. Each checks
+what it is given, then starts its run through Run.start (lock, run, audit event in one
+transaction; enqueued after commit) or saves and audits in one transaction. A refusal is a
+DomainError (portal.errors) saying why; the API renders it, the page forms show it in one
+line. A held lock is LockHeld (a DomainError too)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from portal.runs.choices import Status
 from portal.runs.models import Run
 
 from .jobs import PLAN_KINDS, TERRAFORM_KINDS, expire_plans
-from .models import ForceStop, PlanArtifact, PlanMode
+from .models import ForceStop, PlanArtifact, PlanMode, StateSnapshot
 from .sources import check_git_url, check_source_paths, stack_variables
 
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -68,6 +68,22 @@ def start_force_unlock(env: Environment, data, request) -> Run:
     if not env.uses_s3_backend:
         raise Invalid(detail=f"{env.name} keeps its state in the portal: no backend lock")
     return _start("force_unlock", env, request, {"lock_id": lock_id})
+
+
+def drift_all() -> list[int]:
+    """The nightly schedule: a drift run per environment that has state to compare.
+    A held lock skips that environment (audited by Run.start) until the next night."""
+    started: list[int] = []
+    for env in Environment.objects.all():
+        has_state = env.uses_s3_backend or StateSnapshot.objects.filter(
+            environment=env, serial__isnull=False).exists()
+        if not has_state:
+            continue
+        run = Run.start("drift", target=env.target, lock_key=env.lock_key,
+                        params={"env": env.name}, scheduled=True, actor="scheduler")
+        if run is not None:
+            started.append(run.pk)
+    return started
 
 
 # --------------------------------------------------------------------------- review
