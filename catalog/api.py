@@ -26,7 +26,7 @@ from .serializers import (
     ValidateResponseSerializer,
 )
 
-_BOOL = {"enum": ["true", "false"]}
+_BOOL = ["true", "false"]  # the enum of a boolean query parameter
 
 
 def _started(run, location) -> Response:
@@ -50,7 +50,8 @@ class EntityListView(generics.ListAPIView):
         OpenApiParameter("system", str, description="an entity ref; kind defaults to system"),
         OpenApiParameter("tag", str), OpenApiParameter("environment", str),
         OpenApiParameter("location", int),
-        OpenApiParameter("orphaned", str, **_BOOL), OpenApiParameter("has_errors", str, **_BOOL),
+        OpenApiParameter("orphaned", str, enum=_BOOL),
+        OpenApiParameter("has_errors", str, enum=_BOOL),
         OpenApiParameter("q", str, description="text search in ref, title, description, tags"),
     ])
     def get(self, request, *args, **kwargs):

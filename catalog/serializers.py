@@ -3,7 +3,10 @@ is ever answered."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.choices import SourceKind
@@ -29,7 +32,8 @@ class EntitySummarySerializer(serializers.ModelSerializer):
                   "has_errors", "location", "updated_at", "links"]
         read_only_fields = fields
 
-    def get_links(self, entity) -> EntityLinks:
+    @extend_schema_field(EntityLinks)
+    def get_links(self, entity: Entity) -> dict[str, str]:
         return {"self": entity.api_url, "page": entity.get_absolute_url()}
 
 
@@ -41,7 +45,9 @@ class RelationSerializer(serializers.Serializer):
 
 
 class AnnotationLinkSerializer(serializers.Serializer):
-    label = serializers.CharField()
+    # DRF's metaclass takes declared fields off the class, so this does not replace
+    # Field.label; the stubs cannot know that.
+    label = serializers.CharField()  # type: ignore[assignment]
     annotation = serializers.CharField()
     url = serializers.CharField(allow_null=True)
     value = serializers.CharField(required=False)
@@ -66,18 +72,21 @@ class EntityDetailSerializer(EntitySummarySerializer):
             "sha256", "errors", "warnings", "location_target", "raw", "created_at",
         ]
         read_only_fields = fields
-        extra_kwargs = {}
+        extra_kwargs: dict[str, dict[str, Any]] = {}
 
     metadata_links = serializers.JSONField(source="links", read_only=True)
 
-    def get_relations(self, entity) -> RelationSerializer(many=True):
+    @extend_schema_field(RelationSerializer(many=True))
+    def get_relations(self, entity: Entity) -> list[dict[str, Any]]:
         return [{k: r[k] for k in ("type", "target", "target_exists", "target_url")}
                 for r in entity.relation_rows()]
 
-    def get_annotation_links(self, entity) -> AnnotationLinkSerializer(many=True):
+    @extend_schema_field(AnnotationLinkSerializer(many=True))
+    def get_annotation_links(self, entity: Entity) -> list[dict[str, Any]]:
         return entity.annotation_links()
 
-    def get_environments(self, entity) -> EnvironmentRowSerializer(many=True):
+    @extend_schema_field(EnvironmentRowSerializer(many=True))
+    def get_environments(self, entity: Entity) -> list[dict[str, Any]]:
         return [{k: row[k] for k in ("name", "entity", "portal_environment")}
                 for row in entity.environment_rows()]
 
@@ -169,7 +178,9 @@ class ValidateResponseSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     entities = ValidatedEntitySerializer(many=True)
     relations = serializers.IntegerField()
-    errors = ValidateIssueSerializer(many=True)
+    # A declared field (taken off the class by DRF's metaclass), not Serializer.errors;
+    # the stubs cannot know that.
+    errors = ValidateIssueSerializer(many=True)  # type: ignore[assignment]
     warnings = ValidateIssueSerializer(many=True)
 
 

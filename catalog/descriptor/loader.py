@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from portal.lib.yaml_safe import DEFAULT_MAX_BYTES, YamlError, load_all, load_file
+from portal.lib.yaml_safe import DEFAULT_MAX_BYTES, YamlDocument, YamlError, load_all, load_file
 
 from .envfile import read_env_keys
 from .locations import (
@@ -84,7 +84,7 @@ def _parse(docs_or_error: list | YamlError, file: str) -> _Parsed:
     return out
 
 
-def _location_targets(entity: CatalogEntity, doc, file: str) -> list[Target]:
+def _location_targets(entity: CatalogEntity, doc: YamlDocument, file: str) -> list[Target]:
     spec = entity.spec
     presence = spec.get("presence") or "required"
     items: list[tuple[tuple, str]] = []

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 __all__ = [
     "EntityRef",
@@ -105,7 +105,7 @@ def parse_ref(
     return EntityRef(kind.lower(), (namespace or default_namespace).lower(), name.lower())
 
 
-def is_valid_name(value: Any) -> bool:
+def is_valid_name(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= 63 and bool(_NAME_RE.fullmatch(value))
 
 
@@ -115,7 +115,7 @@ def is_valid_dns_label(value: Any) -> bool:
     )
 
 
-def is_valid_namespace(value: Any) -> bool:
+def is_valid_namespace(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and is_valid_dns_label(value.lower())
 
 
@@ -127,7 +127,7 @@ def is_valid_dns_subdomain(value: Any) -> bool:
     )
 
 
-def is_valid_kind(value: Any) -> bool:
+def is_valid_kind(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= 63 and bool(_KIND_RE.fullmatch(value))
 
 
@@ -142,7 +142,7 @@ def _prefixed(value: Any, suffix_ok: Any) -> bool:
     return False
 
 
-def is_valid_api_version(value: Any) -> bool:
+def is_valid_api_version(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and _api_version_ok(value)
 
 

@@ -47,6 +47,7 @@ def entity_relations(entity: CatalogEntity) -> list[Relation]:
     for rf in rules.refs:
         if not rf.outgoing:
             continue
+        assert rf.incoming is not None  # kinds.py declares relations in pairs
         for target in entity.refs.get(rf.field, ()):
             t = str(target)
             out.append(Relation(me, rf.outgoing, t))

@@ -135,6 +135,8 @@ def validate_entity(doc: YamlDocument, file: str, issues: list[Issue]) -> Catalo
             parsed = _check_spec(ctx, spec_rules, spec, namespace)
     if ctx.errors or ctx.entity is None:
         return None
+    # No errors: _check_envelope and _check_metadata found these present and well-formed.
+    assert isinstance(kind, str) and isinstance(name, str) and isinstance(api_version, str)
 
     spec = spec if isinstance(spec, dict) else {}
     annotations = meta.get("annotations") or {}

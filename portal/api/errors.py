@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import (
     PermissionDenied,
     RequestDataTooBig,
@@ -10,6 +12,7 @@ from django.core.exceptions import (
 )
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
 from portal.errors import DomainError
@@ -57,7 +60,7 @@ def domain_error(exc: DomainError) -> ApiError:
     return ApiError(exc.code, exc.detail, exc.status, fields=exc.fields, **exc.extra)
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         exc = domain_error(exc)
     elif isinstance(exc, Http404):

@@ -44,9 +44,10 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .safe_http import FetchError, check_url
 
@@ -72,7 +73,7 @@ class Checkout:
     def __enter__(self) -> Checkout:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
     def __del__(self) -> None:
@@ -96,7 +97,7 @@ def _check_ref(ref: str) -> str:
 check_ref = _check_ref
 
 
-def _settings(name: str, default):
+def _settings(name: str, default: Any) -> Any:
     try:
         from django.conf import settings
 
@@ -111,8 +112,8 @@ def fetch(
     token: str | None = None,
     *,
     allow_local: bool = False,
-    allowed_hosts=None,
-    cache_dir: str | os.PathLike | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
     max_bytes: int | None = None,
     log: Callable[[str], None] | None = None,
@@ -185,8 +186,8 @@ def fetch(
     try:
         _flock(lock_fd, timeout)
         deadline = time.monotonic() + timeout
-        secrets = [token, env.get("GIT_CONFIG_VALUE_0", "")[len("Authorization: Basic "):]]
-        secrets = [s for s in secrets if s]
+        basic_header = env.get("GIT_CONFIG_VALUE_0", "")[len("Authorization: Basic "):]
+        secrets = [s for s in (token, basic_header) if s]
         if not (repo / ".git").is_dir():
             shutil.rmtree(repo, ignore_errors=True)
             _git(["init", "-q", str(repo)], config, env, deadline, entry, max_bytes, secrets)
@@ -232,7 +233,7 @@ def _size(path: Path) -> int:
     return total
 
 
-def _git(args: list[str], config: list[str], env: dict, deadline: float, entry: Path,
+def _git(args: list[str], config: list[str], env: dict[str, str], deadline: float, entry: Path,
          max_bytes: int, secrets: list[str]) -> str:
     proc = subprocess.Popen(
         ["git", *config, *args], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

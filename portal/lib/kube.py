@@ -311,7 +311,8 @@ class Cluster:
         names = [c.get("name") for c in _containers(dep)]
         if container not in names:
             raise KubeError(f"container {container!r} not found in deployment {namespace}/{name}"
-                            f" on {self.server} (containers: {', '.join(names)})", "not_found")
+                            f" on {self.server} (containers: {', '.join(map(str, names))})",
+                            "not_found")
         return names.index(container)
 
     def _guarded_patch(self, namespace: str, name: str, resource_version: str, doing: str,
@@ -355,7 +356,8 @@ class Cluster:
         def build(dep: dict, _: str) -> list[dict]:
             i = self._container_index(dep, container, namespace, name)
             path = f"/spec/template/spec/containers/{i}"
-            ops = [{"op": "test", "path": f"{path}/name", "value": container}]
+            ops: list[dict[str, Any]] = [
+                {"op": "test", "path": f"{path}/name", "value": container}]
             if image is not None:
                 ops.append({"op": "replace", "path": f"{path}/image", "value": image})
             if env is not None:
@@ -376,7 +378,8 @@ class Cluster:
             f"list pods in namespace {ns}", self.core.list_namespaced_pod, ns, read=True).items]
         image = next((c.get("image") for c in _containers(dep) if c.get("name") == container),
                      None)
-        exact, other = set(), set()
+        exact: set[str] = set()
+        other: set[str] = set()
         for pod in pods:
             if not _selector_matches(dep["spec"].get("selector"), pod["metadata"].get("labels")):
                 continue

@@ -23,7 +23,10 @@ LOG_PAGE = 1000
 class RunSerializer(serializers.ModelSerializer):
     links = serializers.SerializerMethodField()
     elapsed = serializers.FloatField(read_only=True, allow_null=True)
-    parent = serializers.PrimaryKeyRelatedField(read_only=True)
+    # A declared field (taken off the class by DRF's metaclass), not Field.parent; the
+    # stubs cannot know that.
+    parent: serializers.PrimaryKeyRelatedField[Run] = (
+        serializers.PrimaryKeyRelatedField(read_only=True))  # type: ignore[assignment]
     log_finished = serializers.BooleanField(read_only=True)
 
     class Meta:

@@ -285,7 +285,7 @@ class Lock(models.Model):
 def _enqueue(run_id: int, timeout: int | None = None) -> None:
     from django_q.tasks import async_task
 
-    options = {"task_name": f"run-{run_id}", "group": "runs"}
+    options: dict[str, str | int] = {"task_name": f"run-{run_id}", "group": "runs"}
     if timeout:
         options["timeout"] = timeout
     Run.objects.filter(pk=run_id).update(enqueued_at=timezone.now())
