@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "envs.deploys",
     "envs.secrets",
     "envs.backups",
+    "envs.notifications",
     "catalog",
 ]
 
@@ -328,3 +329,32 @@ MIDDLEWARE.insert(1, "portal.middleware.RefuseNulBytesMiddleware")
 S3_READ_TIMEOUT = ec.env_int("PORTAL_S3_READ_TIMEOUT", 120, minimum=1, maximum=3600)
 KUBE_REQUEST_TIMEOUT = ec.env_int("PORTAL_KUBE_REQUEST_TIMEOUT", 30, minimum=1, maximum=600)
 # --- end hardening -----------------------------------------------------------------------
+
+# --- notifications (issue 13) ------------------------------------------------------------
+# Read by envs/notifications at call time. Channel URLs resolving to loopback, private,
+# link-local or metadata addresses are refused unless this is set (a LAN ntfy, tests).
+NOTIFY_ALLOW_PRIVATE = ec.env_bool("PORTAL_NOTIFY_ALLOW_PRIVATE", False)
+# Seconds one message may take (connect + answer); a hung receiver costs at most this.
+NOTIFY_TIMEOUT = ec.env_int("PORTAL_NOTIFY_TIMEOUT", 10, minimum=1, maximum=120)
+# Minutes between the attempts of a failing delivery; after the last it is "failed".
+NOTIFY_RETRY_MINUTES = ec.env_int_list("PORTAL_NOTIFY_RETRY_MINUTES") or [1, 5, 30, 120]
+# Messages per channel per minute; what comes on top waits and goes out as one digest.
+NOTIFY_MAX_PER_MINUTE = ec.env_int("PORTAL_NOTIFY_MAX_PER_MINUTE", 3, minimum=1, maximum=60)
+# Failed attempts in a row after which the other channels hear "delivery.failing".
+NOTIFY_FAILING_AFTER = ec.env_int("PORTAL_NOTIFY_FAILING_AFTER", 3, minimum=1)
+# A run of a kind without its own timeout is "stuck" after this many minutes.
+NOTIFY_STUCK_MINUTES = ec.env_int("PORTAL_NOTIFY_STUCK_MINUTES", 120, minimum=5)
+# backup.overdue: no verified backup of a daily source within this many hours.
+BACKUP_MAX_AGE_HOURS = ec.env_int("PORTAL_BACKUP_MAX_AGE_HOURS", 26, minimum=1)
+# backup.suspicious: a backup under this percentage of the previous verified one's size,
+# or a table whose row count fell below this percentage of the previous one's.
+BACKUP_SUSPICIOUS_SIZE_PERCENT = ec.env_int("PORTAL_BACKUP_SUSPICIOUS_SIZE_PERCENT", 50,
+                                            minimum=1, maximum=100)
+BACKUP_SUSPICIOUS_ROWS_PERCENT = ec.env_int("PORTAL_BACKUP_SUSPICIOUS_ROWS_PERCENT", 50,
+                                            minimum=1, maximum=100)
+# The dead-man's switch: requested every HEARTBEAT_MINUTES only while the web process (its
+# /healthz at HEARTBEAT_WEB_URL), the worker, the scheduler and the database are healthy.
+HEARTBEAT_URL = ec.env_str("PORTAL_HEARTBEAT_URL", "")
+HEARTBEAT_MINUTES = ec.env_int("PORTAL_HEARTBEAT_MINUTES", 5, minimum=1, maximum=1440)
+HEARTBEAT_WEB_URL = ec.env_str("PORTAL_HEARTBEAT_WEB_URL", "") or f"{PUBLIC_URL}/healthz"
+# --- end notifications -------------------------------------------------------------------
