@@ -103,7 +103,7 @@ def send_rows(channel: Channel, rows: list[Delivery], token: str, now: datetime,
         title, text = rows[0].notification.subject, rows[0].notification.body
     else:
         title, text = messages.digest([(r.notification.event, r.notification.subject,
-                                        r.notification.link) for r in rows])
+                                        r.notification.body) for r in rows])
     try:
         target = notify.parse(channel.url)
         secrets = target.secrets

@@ -17,6 +17,7 @@ from django.utils import timezone
 SUBJECT_MAX = 200
 REASON_MAX = 300
 DIGEST_LINES = 8
+DIGEST_REASON = 120
 DELIVERIES_PAGE = "/settings/notifications/"
 
 
@@ -78,12 +79,23 @@ def body(*lines: str, link: str = "") -> str:
     return "\n".join(parts)
 
 
+def reason_of(text: str) -> str:
+    for line in (text or "").splitlines():
+        if line.startswith(("Reason: ", "Why: ")):
+            reason = line.split(": ", 1)[1]
+            return reason if len(reason) <= DIGEST_REASON else reason[: DIGEST_REASON - 1] + "…"
+    return ""
+
+
 def digest(items: list[tuple[str, str, str]]) -> tuple[str, str]:
-    """(title, body) for several notifications to one channel: (event, subject, link)."""
-    counts = Counter(event for event, _s, _l in items)
+    """(title, body) for several notifications to one channel: (event, subject, body)."""
+    counts = Counter(event for event, _s, _b in items)
     summary = ", ".join(f"{n} {event}" for event, n in counts.most_common())
     title = f"{len(items)} portal events: {summary}"
-    lines = [f"- {subj}" for _e, subj, _l in items[:DIGEST_LINES]]
+    lines = []
+    for _e, subj, text in items[:DIGEST_LINES]:
+        reason = reason_of(text)
+        lines.append(f"- {subj}" + (f": {reason}" if reason else ""))
     if len(items) > DIGEST_LINES:
         lines.append(f"... and {len(items) - DIGEST_LINES} more")
     lines.append(f"All of them: {absolute(DELIVERIES_PAGE)}")
