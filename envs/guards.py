@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portal.api.errors import ApiError
 from portal.audit.models import Outcome, record
+from portal.errors import ConfirmationRequired
 
 from .models import Environment
 
@@ -14,11 +15,9 @@ def require_confirmation(env: Environment, data, *, always: bool = False) -> Non
         return
     confirm = data.get("confirm") if hasattr(data, "get") else None
     if confirm != env.name:
-        raise ApiError(
-            "confirmation_required",
-            f"{env.name} is a {env.tier}-tier environment: repeat its name as "
+        raise ConfirmationRequired(
+            detail=f"{env.name} is a {env.tier}-tier environment: repeat its name as "
             f'"confirm": "{env.name}" to go ahead',
-            400,
             fields={"confirm": [f"must be {env.name!r}"]},
         )
 
