@@ -88,6 +88,8 @@ class LocationListView(generics.ListCreateAPIView):
         data.is_valid(raise_exception=True)
         fields = {k: data.validated_data.get(k) for k in services.SOURCE_FIELDS}
         location, run = services.add_location(token=data.validated_data.get("token"),
+                                              github_repo=data.validated_data.get(
+                                                  "github_repo", ""),
                                               request=request, **fields)
         return _started(run, location)
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal import scopes
+from portal.lib import github
 from portal.lib.crypto import EncryptedTextField
 
 from .choices import ImportStatus, SourceKind
@@ -39,6 +40,9 @@ class Location(models.Model):
     # Added from the command line by a shell user: may read any path that user can read
     # (the UI/API are limited to PORTAL_CATALOG_LOCAL_ROOTS). Never set through the API.
     trusted = models.BooleanField(default=False)
+    # The GitHub repository (owner/name) a push webhook names, when the target's URL does
+    # not say it (a mirror, a local path); derived from https://github.com/... otherwise.
+    github_repo = models.CharField(max_length=140, blank=True)
     status = models.CharField(max_length=10, choices=ImportStatus.choices,
                               default=ImportStatus.NEW, db_index=True)
     errors = models.JSONField(default=list, blank=True)
@@ -76,6 +80,11 @@ class Location(models.Model):
     @property
     def lock_key(self) -> str:
         return f"location:{self.pk}"
+
+    @property
+    def github_repository(self) -> str:
+        """owner/name of the GitHub repository this location reads, or ""."""
+        return self.github_repo or github.repo_from_url(self.target)
 
     @property
     def run_target(self) -> str:

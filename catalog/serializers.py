@@ -12,7 +12,7 @@ from rest_framework import serializers
 from catalog.choices import SourceKind
 from catalog.models import Entity, Location
 from catalog.sources import SourceError, check_local_path, check_subpath, classify
-from portal.lib import gitfetch, safe_http
+from portal.lib import gitfetch, github, safe_http
 
 
 class EntityLinks(serializers.Serializer):
@@ -99,10 +99,17 @@ class LocationSerializer(serializers.ModelSerializer):
                                   help_text="GitHub token for a private repository; "
                                             "write-only, stored encrypted")
     has_token = serializers.SerializerMethodField()
+    github_repo = serializers.CharField(
+        required=False, allow_blank=True, max_length=140,
+        help_text="owner/name of the GitHub repository whose pushes refresh this location; "
+                  "derived from a https://github.com/owner/name URL when empty")
+    github_repository = serializers.CharField(read_only=True,
+                                              help_text="github_repo, or the derived one")
 
     class Meta:
         model = Location
         fields = ["id", "kind", "target", "ref", "path", "token", "has_token", "trusted",
+                  "github_repo", "github_repository",
                   "status", "errors", "warnings", "entity_count", "commit", "files",
                   "last_run", "last_attempt_at", "last_imported_at", "created_at",
                   "updated_at"]
@@ -141,6 +148,11 @@ class LocationSerializer(serializers.ModelSerializer):
         data.update(kind=kind, target=target, ref=ref, path=path)
         if "token" in data:
             data["token"] = data["token"] or None
+        if data.get("github_repo"):
+            try:
+                data["github_repo"] = github.check_repo_name(data["github_repo"])
+            except ValueError as exc:
+                raise serializers.ValidationError({"github_repo": [str(exc)]}) from None
         return data
 
 

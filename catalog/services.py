@@ -34,14 +34,15 @@ SOURCE_FIELDS = ("kind", "target", "ref", "path")
 
 
 def add_location(*, kind: str, target: str, ref: str = "", path: str = "",
-                 token: str | None = None, request=None) -> tuple[Location, Run]:
+                 token: str | None = None, github_repo: str = "",
+                 request=None) -> tuple[Location, Run]:
     """Create a location and queue its first import. Raises LocationExists."""
     existing = Location.objects.filter(kind=kind, target=target, ref=ref, path=path).first()
     if existing is not None:
         raise LocationExists(existing)
     with transaction.atomic():
         location = Location.objects.create(kind=kind, target=target, ref=ref, path=path,
-                                           token=token or None)
+                                           token=token or None, github_repo=github_repo)
         record("catalog.location.add", target=location.run_target, request=request,
                source=str(location), has_token=bool(token))
         run = start_import(location, request=request)
