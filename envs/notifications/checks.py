@@ -63,7 +63,7 @@ def backups_overdue(now: datetime) -> int:
             body=messages.body(f"Backup source {source.name} ({source.schedule_text()}) has "
                                f"no verified backup within {hours} hours.", last,
                                "Check the latest backup runs for the reason.", link=page),
-            dedup_key=f"backup.overdue:{source.pk}", window=timedelta(days=1))]))
+            dedup_key=f"backup.overdue:{source.pk}", window=timedelta(days=1))], now=now))
     return fired
 
 
@@ -86,7 +86,7 @@ def secrets_overdue(now: datetime) -> int:
             subject=messages.subject(env, f"{len(names)} secret(s) overdue for rotation"),
             body=messages.body(f"Past their rotation policy: {shown}.",
                                "Rotate them from the environment page.", link=page),
-            dedup_key=f"secret.overdue:{env}:{digest}", window=timedelta(days=7))]))
+            dedup_key=f"secret.overdue:{env}:{digest}", window=timedelta(days=7))], now=now))
     return fired
 
 
@@ -115,6 +115,6 @@ def runs_stuck(now: datetime) -> int:
                                f"Worker {run.worker or '?'}; last heartbeat "
                                f"{messages.ago(run.heartbeat_at, now)}.",
                                "Open it to watch the log or cancel it.", link=page),
-            dedup_key=f"run.stuck:{run.pk}", window=timedelta(days=30))], run=run))
+            dedup_key=f"run.stuck:{run.pk}", window=timedelta(days=30))], run=run, now=now))
     return fired
 

@@ -10,7 +10,7 @@ bodies are redacted with every secret the portal knows before they are stored.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -28,9 +28,10 @@ KICK = "kick"
 KICK_STALE = timedelta(minutes=2)
 
 
-def emit(drafts: list[Draft], *, run: Run | None = None,
-         exclude_channel: int | None = None) -> list[Notification]:
-    now = timezone.now()
+def emit(drafts: list[Draft], *, run: Run | None = None, exclude_channel: int | None = None,
+         now: datetime | None = None) -> list[Notification]:
+    """``now``: the moment the checks looked at (dedup windows count from it)."""
+    now = now or timezone.now()
     written: list[Notification] = []
     with transaction.atomic():
         fresh = [d for d in drafts if not (d.dedup_key and Notification.objects.filter(

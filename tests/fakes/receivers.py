@@ -1,10 +1,11 @@
 """Real local receivers for notification tests: an HTTP server taking Apprise's ``json://``
 posts, and an aiosmtpd SMTP server taking ``mailto://`` mail.
 
-``JsonReceiver().start()`` listens on 127.0.0.1 (a free port); ``mode`` switches it between
-answering 200, answering 500, hanging (no answer for ``hang_seconds``) and closed (the
-socket is shut: connections are refused). Every request body it received is kept in
-``messages`` (parsed JSON with the Basic-auth user), and ``wait_for(n)`` waits for n of them.
+``JsonReceiver().start()`` listens on 127.0.0.1 (a free port) and takes GET pings too
+(``pings``: a heartbeat monitor). ``mode`` switches it between answering 200, answering 500,
+hanging (no answer for ``hang_seconds``) and closed (``close()``: connections are refused).
+Every body it received is kept in ``messages`` (parsed JSON with the Basic-auth user), and
+``wait_for(n)`` waits for n of them.
 ``SmtpReceiver().start()`` keeps every mail's subject and body in ``messages``.
 """
 
@@ -58,6 +59,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"{}")
 
+    def do_GET(self):  # noqa: N802 - a heartbeat ping (healthchecks.io style)
+        receiver = self.server.receiver  # type: ignore[attr-defined]
+        receiver.requests += 1
+        if receiver.mode == "hang":
+            time.sleep(receiver.hang_seconds)
+            return
+        with receiver.lock:
+            receiver.pings.append(self.path)
+        self.send_response(500 if receiver.mode == "500" else 200)
+        self.end_headers()
+        self.wfile.write(b"OK")
+
     def log_message(self, *args):
         pass
 
@@ -68,6 +81,7 @@ class JsonReceiver:
         self.mode = "ok"
         self.hang_seconds = 30.0
         self.messages: list[dict] = []
+        self.pings: list[str] = []
         self.requests = 0
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
