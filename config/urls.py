@@ -65,6 +65,8 @@ urlpatterns = [
     path("api/", include("envs.secrets.api_urls")),
     path("", include("envs.backups.urls")),
     path("api/", include("envs.backups.api_urls")),
+    path("", include("envs.platform.urls")),
+    path("api/", include("envs.platform.api_urls")),
     path("", include("envs.notifications.urls")),
     path("api/", include("envs.notifications.api_urls")),
 ]

@@ -670,3 +670,42 @@ class Cluster:
                 out.append({"kind": "Deployment", "name": dep["metadata"]["name"],
                             "uses": uses})
         return out
+
+    # --- platform services (issue 18): what runs in a namespace, a service's own health --
+
+    def find_stateful_sets(self, namespace: str) -> list[dict]:
+        result = self._call(f"list statefulsets in namespace {namespace}",
+                            self.apps.list_namespaced_stateful_set, namespace, read=True)
+        return [self._dict(s) for s in result.items]
+
+    def find_pods(self, namespace: str) -> list[dict]:
+        result = self._call(f"list pods in namespace {namespace}",
+                            self.core.list_namespaced_pod, namespace, read=True)
+        return [self._dict(p) for p in result.items]
+
+    def find_volume_claims(self, namespace: str) -> list[dict]:
+        result = self._call(f"list persistentvolumeclaims in namespace {namespace}",
+                            self.core.list_namespaced_persistent_volume_claim, namespace,
+                            read=True)
+        return [self._dict(c) for c in result.items]
+
+    def service_get(self, namespace: str, service: str, port: int, path: str,
+                    max_bytes: int = 64 * 1024) -> tuple[int, str]:
+        """GET ``path`` of a Service through the API server's service proxy (reaches the
+        in-cluster address from wherever the API server is reachable). Returns (HTTP
+        status, the first ``max_bytes`` of the body as text); a status >= 400 from the
+        service is returned, not raised. KubeError when the API server cannot be reached."""
+        doing = f"get {path} of service {namespace}/{service}:{port}"
+        try:
+            response = self._call(
+                doing, self.core.connect_get_namespaced_service_proxy_with_path,
+                f"{service}:{port}", namespace, path.lstrip("/"), _preload_content=False)
+        except KubeError as exc:
+            if exc.status is not None and exc.kind not in ("unauthorized", "forbidden"):
+                return exc.status, exc.message
+            raise
+        try:
+            body = response.read(max_bytes)
+        finally:
+            response.release_conn()
+        return response.status, body.decode(errors="replace")
