@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import secrets
 from datetime import timedelta
 
@@ -23,6 +24,28 @@ class Scope(models.TextChoices):
     WRITE = "write", "write (may start runs and change things)"
 
 
+# deploy:<env> (e.g. deploy:dev): may start deploys in that environment and read runs,
+# nothing else (portal.auth.api.OwnerScopePermission). For an app repository's CI.
+DEPLOY_PREFIX = "deploy:"
+_ENV_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+SCOPE_HELP = "read, write, or deploy:<environment> (starts deploys there, reads runs)"
+
+
+def check_scope(value: str) -> str:
+    """A valid scope, normalised; ValueError naming what is wrong."""
+    value = (value or "").strip()
+    if value in Scope.values:
+        return value
+    if value.startswith(DEPLOY_PREFIX) and _ENV_NAME.match(value[len(DEPLOY_PREFIX):]):
+        return value
+    raise ValueError(f"unknown scope {value[:80]!r}: expected {SCOPE_HELP}")
+
+
+def deploy_environment(scope: str) -> str | None:
+    """The environment of a deploy:<env> scope, None for read and write."""
+    return scope[len(DEPLOY_PREFIX):] if scope.startswith(DEPLOY_PREFIX) else None
+
+
 class ApiToken(models.Model):
     """A bearer token for scripts. Only its sha256 is stored; the prefix identifies it."""
 
@@ -30,7 +53,7 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True)
     digest = models.CharField(max_length=64, unique=True)
-    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    scope = models.CharField(max_length=80, default=Scope.READ, help_text=SCOPE_HELP)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -45,6 +68,7 @@ class ApiToken(models.Model):
     @classmethod
     def issue(cls, user, name: str, scope: str, expires_at=None) -> tuple[ApiToken, str]:
         """Create a token; the plaintext is returned once and never stored."""
+        scope = check_scope(scope)
         prefix = secrets.token_hex(4)
         plaintext = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
         token = cls.objects.create(

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from portal.audit.models import Outcome, record
 
-from .models import ApiToken, Scope, SigninFailure, SigninLink
+from .models import SCOPE_HELP, ApiToken, Scope, SigninFailure, SigninLink, check_scope
 
 
 def rate_limited(view):
@@ -72,10 +72,17 @@ def signout(request):
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100)
-    scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.READ)
+    scope = forms.CharField(max_length=80, initial=Scope.READ, help_text=SCOPE_HELP,
+                            widget=forms.TextInput(attrs={"list": "token-scopes"}))
     expires_in_days = forms.IntegerField(
         min_value=1, max_value=3650, required=False, help_text="empty: never expires"
     )
+
+    def clean_scope(self) -> str:
+        try:
+            return check_scope(self.cleaned_data["scope"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 def tokens(request):

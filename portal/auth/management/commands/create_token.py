@@ -1,17 +1,25 @@
+import argparse
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from portal.audit.models import record
-from portal.auth.models import ApiToken, Scope, owner_user
+from portal.auth.models import SCOPE_HELP, ApiToken, Scope, check_scope, owner_user
+
+
+def _scope(value: str) -> str:
+    try:
+        return check_scope(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class Command(BaseCommand):
     help = "Create an API token for the owner. The token is the last line of the output."
 
     def add_arguments(self, parser):
-        parser.add_argument("--scope", choices=Scope.values, default=Scope.READ)
+        parser.add_argument("--scope", type=_scope, default=Scope.READ, help=SCOPE_HELP)
         parser.add_argument("--name", default="cli")
         parser.add_argument("--expires-days", type=int, default=None)
 
