@@ -97,8 +97,8 @@ INSTALLED_APPS = [
     "envs.deploys",
     "envs.secrets",
     "envs.backups",
-    "envs.platform",
     "envs.notifications",
+    "envs.github",
     "catalog",
 ]
 
@@ -360,14 +360,17 @@ HEARTBEAT_MINUTES = ec.env_int("PORTAL_HEARTBEAT_MINUTES", 5, minimum=1, maximum
 HEARTBEAT_WEB_URL = ec.env_str("PORTAL_HEARTBEAT_WEB_URL", "") or f"{PUBLIC_URL}/healthz"
 # --- end notifications -------------------------------------------------------------------
 
-# --- platform (issue 18): the platform-services stack's page and health check ------------
-# The environment whose Terraform outputs say where each platform service lives and whose
-# cluster connection reads them (the "platform" environment's when it has none).
-PLATFORM_ENVIRONMENT = ec.env_str("PORTAL_PLATFORM_ENVIRONMENT", "platform-services")
-# Seconds a read of the platform's workloads is reused by the page, its API and the check.
-PLATFORM_REFRESH_SECONDS = ec.env_int("PORTAL_PLATFORM_REFRESH_SECONDS", 15, minimum=5,
-                                      maximum=600)
-# platform.unhealthy: a service not ready (or the cluster unreachable) this many minutes.
-PLATFORM_UNHEALTHY_MINUTES = ec.env_int("PORTAL_PLATFORM_UNHEALTHY_MINUTES", 5, minimum=1,
-                                        maximum=1440)
-# --- end platform ------------------------------------------------------------------------
+# --- github (issue 14) -------------------------------------------------------------------
+# Signs every webhook GitHub sends (X-Hub-Signature-256); without it /hooks/github/ is 503.
+GITHUB_WEBHOOK_SECRET = ec.env_str("PORTAL_GITHUB_WEBHOOK_SECRET", "")
+# How the portal writes statuses and comments: a fine-grained token, or a GitHub App.
+GITHUB_TOKEN = ec.env_str("PORTAL_GITHUB_TOKEN", "")
+GITHUB_APP_ID = ec.env_str("PORTAL_GITHUB_APP_ID", "")
+GITHUB_APP_PRIVATE_KEY = ec.env_str("PORTAL_GITHUB_APP_PRIVATE_KEY", "")
+# Seconds one call to GitHub may take.
+GITHUB_TIMEOUT = ec.env_int("PORTAL_GITHUB_TIMEOUT", 10, minimum=1, maximum=120)
+# Seconds between the attempts of a failing post; after the last it is "failed".
+GITHUB_RETRY_SECONDS = ec.env_int_list("PORTAL_GITHUB_RETRY_SECONDS") or [5, 30, 120, 600, 1800]
+# Apply a PR's plan only when GitHub says the PR is approved and mergeable.
+GITHUB_REQUIRE_APPROVED_PR = ec.env_bool("PORTAL_GITHUB_REQUIRE_APPROVED_PR", False)
+# --- end github --------------------------------------------------------------------------

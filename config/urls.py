@@ -69,4 +69,7 @@ urlpatterns = [
     path("api/", include("envs.platform.api_urls")),
     path("", include("envs.notifications.urls")),
     path("api/", include("envs.notifications.api_urls")),
+    # /hooks/github/ (top level, signed by GitHub), Settings → GitHub, /api/github/
+    path("", include("envs.github.urls")),
+    path("api/", include("envs.github.api_urls")),
 ]

@@ -59,6 +59,9 @@ class Environment(models.Model):
     tf_git_url = models.CharField(max_length=500, blank=True)
     tf_git_ref = models.CharField(max_length=200, blank=True)
     tf_git_path = models.CharField(max_length=500, blank=True)
+    # owner/name on GitHub, when tf_git_url does not say it (a mirror, a local path): which
+    # repository's pull requests plan this environment (envs/github).
+    tf_github_repo = models.CharField(max_length=140, blank=True)
     tf_git_token = EncryptedTextField(
         null=True, blank=True,
         help_text="token for a private https repository; write-only, encrypted",

@@ -11,7 +11,8 @@ from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 from django.shortcuts import resolve_url
 
 # Paths reachable without signing in. Everything else needs a session or a token.
-PUBLIC_PREFIXES = ("/signin", "/auth/", "/healthz", "/static/")
+# /hooks/: webhooks authenticate by their own signature (envs/github checks it).
+PUBLIC_PREFIXES = ("/signin", "/auth/", "/healthz", "/static/", "/hooks/")
 
 
 def _parse_ip(value: str | None):

@@ -17,7 +17,8 @@ from portal.audit.models import AuditEvent
 from portal.auth.models import SigninLink
 
 PUBLIC = {"/healthz", "/signin/", "/signin/link/<token>/", "/auth/login/<backend>/",
-          "/auth/complete/<backend>/"}
+          "/auth/complete/<backend>/",
+          "/hooks/github/"}  # authenticated by GitHub's signature (tests/test_github_webhook.py)
 
 
 def all_routes(resolver=None, prefix=""):
