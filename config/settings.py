@@ -97,8 +97,9 @@ INSTALLED_APPS = [
     "envs.deploys",
     "envs.secrets",
     "envs.backups",
-    "envs.notifications",
+    "envs.platform",
     "envs.github",
+    "envs.notifications",
     "catalog",
 ]
 
@@ -359,6 +360,18 @@ HEARTBEAT_URL = ec.env_str("PORTAL_HEARTBEAT_URL", "")
 HEARTBEAT_MINUTES = ec.env_int("PORTAL_HEARTBEAT_MINUTES", 5, minimum=1, maximum=1440)
 HEARTBEAT_WEB_URL = ec.env_str("PORTAL_HEARTBEAT_WEB_URL", "") or f"{PUBLIC_URL}/healthz"
 # --- end notifications -------------------------------------------------------------------
+
+# --- platform (issue 18): the platform-services stack's page and health check ------------
+# The environment whose Terraform outputs say where each platform service lives and whose
+# cluster connection reads them (the "platform" environment's when it has none).
+PLATFORM_ENVIRONMENT = ec.env_str("PORTAL_PLATFORM_ENVIRONMENT", "platform-services")
+# Seconds a read of the platform's workloads is reused by the page, its API and the check.
+PLATFORM_REFRESH_SECONDS = ec.env_int("PORTAL_PLATFORM_REFRESH_SECONDS", 15, minimum=5,
+                                      maximum=600)
+# platform.unhealthy: a service not ready (or the cluster unreachable) this many minutes.
+PLATFORM_UNHEALTHY_MINUTES = ec.env_int("PORTAL_PLATFORM_UNHEALTHY_MINUTES", 5, minimum=1,
+                                        maximum=1440)
+# --- end platform ------------------------------------------------------------------------
 
 # --- github (issue 14) -------------------------------------------------------------------
 # Signs every webhook GitHub sends (X-Hub-Signature-256); without it /hooks/github/ is 503.
