@@ -10,6 +10,7 @@ every fork's, gets a comment saying why no plan ran; the owner may plan it from 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from envs.models import Environment
+from envs.provisioning import services as provisioning_services
 from envs.provisioning.models import PlanArtifact
 from portal.errors import Refused
 from portal.lib import github
@@ -26,7 +28,7 @@ from portal.runs.models import LockHeld, Run
 from . import affected, webhook
 from .comment import counts_line, first_line, pull_plans
 from .models import Delivery, Outcome, PullRequest, PullState
-from .outbox import queue_comment, queue_status
+from .outbox import credentials, queue_comment, queue_status, redactor
 
 PLAN_ACTIONS = ("opened", "synchronize", "reopened")
 STRANGER = ("it was opened by someone who is not the portal's owner, and a pull request "
@@ -194,17 +196,29 @@ def handle_pull_request(delivery: Delivery, payload: dict[str, Any]) -> None:
     delivery.detail = "; ".join(notes)
 
 
+LOCK_RETRY_SECONDS = 15
+LOCK_RETRIES = 40  # ten minutes of a busy environment before the status says so
+
+
 def start_pull_plan(env: Environment, pull: PullRequest, delivery: Delivery | None,
-                    *, actor: str = "", request=None) -> str:
-    """A plan of ``env`` at the PR's head, with a pending status; a held lock is said."""
+                    *, actor: str = "", request=None, attempt: int = 0) -> str:
+    """A plan of ``env`` at the PR's head, with a pending status. While the environment's
+    lock is held (an apply, the PR's previous plan still stopping) it tries again every
+    LOCK_RETRY_SECONDS, as long as the head has not moved."""
     try:
         run = plan_at_head(env, pull, delivery, actor=actor, request=request)
     except LockHeld as held:
+        holder = f"run #{held.holder.pk}" if held.holder else "another run"
+        if attempt >= LOCK_RETRIES:
+            queue_status(pull.repository, pull.head_sha, context=plan_context(env.name),
+                         state="error", description=f"not planned: {env.name} stayed busy "
+                         f"({holder}); push again or plan from the portal", delivery=delivery)
+            return f"{env.name}: {held.detail}; gave up"
         queue_status(pull.repository, pull.head_sha, context=plan_context(env.name),
-                     state="error", description=f"not planned: {env.name} is busy "
-                     f"(run #{held.holder.pk if held.holder else '?'}); push again or plan "
-                     "from the portal", delivery=delivery)
-        return f"{env.name}: {held.detail}"
+                     state="pending", description=f"waiting for {env.name} ({holder})",
+                     delivery=delivery)
+        services_retry(pull, env, delivery, attempt + 1)
+        return f"{env.name}: {held.detail}; planning when it is free"
     queue_status(pull.repository, pull.head_sha, context=plan_context(env.name),
                  state="pending", description=f"planning {env.name}…",
                  target_url=f"/runs/{run.pk}/", run=run, delivery=delivery)
@@ -213,11 +227,86 @@ def start_pull_plan(env: Environment, pull: PullRequest, delivery: Delivery | No
     return f"{env.name}: plan run #{run.pk}"
 
 
+def services_retry(pull: PullRequest, env: Environment, delivery: Delivery | None,
+                   attempt: int) -> None:
+    # django_q's models exist once apps are loaded (app loading); imported where used.
+    from django_q.models import Schedule
+
+    Schedule.objects.create(
+        func="envs.github.jobs.plan_pull_later",
+        args=repr((pull.pk, env.name, pull.head_sha, delivery.pk if delivery else None,
+                   attempt)),
+        schedule_type=Schedule.ONCE, repeats=-1,
+        next_run=timezone.now() + timedelta(seconds=LOCK_RETRY_SECONDS),
+        name=f"github plan {pull} {env.name} {pull.head_sha[:7]} #{attempt} "
+             f"{timezone.now():%H%M%S%f}")
+
+
+def plan_later(pull_pk: int, env_name: str, head_sha: str, delivery_pk: int | None,
+               attempt: int) -> str:
+    """The retry of a plan that met a held lock: only for the same head of an open PR."""
+    pull = PullRequest.objects.filter(pk=pull_pk).first()
+    env = Environment.objects.filter(name=env_name).first()
+    if pull is None or env is None or pull.state != PullState.OPEN \
+            or pull.head_sha != head_sha or trusted(pull):
+        return "moved on"
+    delivery = Delivery.objects.filter(pk=delivery_pk).first() if delivery_pk else None
+    with transaction.atomic():
+        note = start_pull_plan(env, pull, delivery, attempt=attempt)
+        if delivery is not None:
+            delivery.detail = f"{delivery.detail}; {note}"[:2000]
+            delivery.save(update_fields=["detail", "runs"])
+        queue_comment(pull, delivery=delivery)
+    return note
+
+
 def plan_at_head(env: Environment, pull: PullRequest, delivery: Delivery | None, *,
                  actor: str = "", request=None) -> Run:
-    """The provisioning plan run at ``pull.head_sha`` (provisioning.services)."""
-    raise Refused("not_ready", "pull request plans need provisioning's plan-at-commit, "
-                  "which is not wired yet", status=503)
+    """The provisioning plan run at ``pull.head_sha``, recording the PR in its params."""
+    return provisioning_services.start_plan_at(
+        env, git_sha=pull.head_sha, params={"github": github_params(pull, delivery)},
+        actor=actor or f"github PR #{pull.number} ({pull.author_login or 'unknown'})",
+        request=request)
+
+
+# --------------------------------------------------------------------------- approval
+
+
+def check_approval(run: Run) -> None:
+    """Before a PR plan is approved: refused when the PR's head moved since the plan (what
+    the webhooks said, and GitHub itself when it answers), or is closed; with
+    PORTAL_GITHUB_REQUIRE_APPROVED_PR, also unless GitHub says approved and mergeable."""
+    info = pr_info(run)
+    if not info:
+        return
+    planned_sha = str(info.get("head_sha", ""))
+    label = f"{info.get('repo')}#{info.get('number')}"
+    pull = PullRequest.objects.filter(repository=info.get("repo", ""),
+                                      number=info.get("number") or 0).first()
+    if pull is not None and pull.state != PullState.OPEN:
+        raise Refused("pull_closed", f"{label} is closed: its plans are not applied")
+    if pull is not None and pull.head_sha != planned_sha:
+        raise Refused("head_moved", f"{label}'s head moved to {pull.head_sha[:7]} since this "
+                      f"plan of {planned_sha[:7]}: review the new plan instead")
+    require = settings.GITHUB_REQUIRE_APPROVED_PR
+    try:
+        state = github.GitHub(credentials()).pull_state(str(info.get("repo")),
+                                                        int(info.get("number") or 0))
+    except github.GitHubError as exc:
+        if require:
+            raise Refused("github_unavailable", f"cannot ask GitHub whether {label} is "
+                          f"approved ({redactor()(str(exc))}); "
+                          "PORTAL_GITHUB_REQUIRE_APPROVED_PR needs its answer",
+                          status=503) from None
+        return  # the webhooks' word stands
+    if state.head_sha and state.head_sha != planned_sha:
+        raise Refused("head_moved", f"{label}'s head on GitHub is {state.head_sha[:7]}, not "
+                      f"the planned {planned_sha[:7]}: review the new plan instead")
+    if require and not (state.approved and state.mergeable):
+        why = "not approved" if not state.approved else "not mergeable"
+        raise Refused("pull_not_approved", f"{label} is {why} on GitHub; "
+                      "PORTAL_GITHUB_REQUIRE_APPROVED_PR=1 applies only approved, mergeable "
+                      "pull requests")
 
 
 def owner_plan(env: Environment, pull: PullRequest, request) -> Run:

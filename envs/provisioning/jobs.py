@@ -74,7 +74,8 @@ def expire_plans() -> list[int]:
 
 def execute_plan(ctx: RunContext, mode: str = PlanMode.PLAN) -> str | None:
     env = environment_of(ctx.run)
-    with Session(ctx, env) as tf:
+    # A plan at one commit (a pull request's head) checks out that commit of the git source.
+    with Session(ctx, env, git_ref=ctx.run.params.get("git_sha") or None) as tf:
         ctx.log(f"{'Destroy plan' if mode == PlanMode.DESTROY else 'Plan'} of {env.name} "
                 f"from {env.source_label()}" + (f" (commit {tf.git_commit})" if tf.git_commit
                                                 else ""))

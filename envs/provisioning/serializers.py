@@ -11,6 +11,7 @@ from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from envs.models import Environment
+from portal.lib import github
 from portal.runs.api import RunSerializer
 from portal.runs.choices import Status
 from portal.runs.models import Lock, Run, latest_runs
@@ -84,6 +85,10 @@ class TerraformSettingsSerializer(serializers.Serializer):
     git_ref = serializers.CharField(required=False, allow_blank=True)
     git_path = serializers.CharField(required=False, allow_blank=True)
     git_token = serializers.CharField(required=False, allow_blank=True, help_text="write-only")
+    github_repo = serializers.CharField(
+        required=False, allow_blank=True, max_length=140,
+        help_text="owner/name on GitHub whose pull requests plan this environment, when "
+                  "git_url is not a https://github.com/owner/name URL (a mirror, a local path)")
     engine = serializers.CharField(required=False, allow_blank=True)
     backend = inline_serializer("Backend", {
         "bucket": serializers.CharField(required=False, allow_blank=True),
@@ -103,6 +108,9 @@ def terraform_body(env: Environment) -> dict:
         "source": env.source_label(), "directory": env.tf_directory, "git_url": env.tf_git_url,
         "git_ref": env.tf_git_ref, "git_path": env.tf_git_path,
         "git_token_set": bool(env.tf_git_token), "engine": env.engine,
+        "github_repo": env.tf_github_repo,
+        "github_repository": env.tf_github_repo or (github.repo_from_url(env.tf_git_url)
+                                                    if env.tf_git_url else ""),
         "backend": ({"type": "s3", "bucket": env.backend_bucket, "key": env.state_key,
                      "region": env.backend_region, "endpoint": env.backend_endpoint,
                      "use_path_style": env.backend_use_path_style,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from envs.guards import require_confirmation
 from envs.models import Engine, Environment
 from portal.audit.models import actor_from_request, record
 from portal.errors import Conflict, DomainError, Invalid, NotFound
+from portal.lib import github
 from portal.runs.choices import Status
 from portal.runs.models import Run
 
@@ -27,6 +29,10 @@ from .models import ForceStop, PlanArtifact, PlanMode, StateSnapshot
 from .sources import check_git_url, check_source_paths, stack_variables
 
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+# Checks a feature adds (from its AppConfig.ready) that may refuse an approval by raising a
+# DomainError: envs/github refuses a pull request's plan whose head moved since.
+APPROVAL_CHECKS: list[Callable[[Run], None]] = []
 LOCK_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 
 
@@ -46,6 +52,22 @@ def _acting(request) -> str:
 
 def start_plan(env: Environment, request) -> Run:
     return _start("plan", env, request)
+
+
+def start_plan_at(env: Environment, *, git_sha: str, params: dict | None = None,
+                  actor: str = "", request=None) -> Run:
+    """A plan of the environment's git source at one commit (a pull request's head); the
+    commit and ``params`` (the pull request) are recorded in the run's params."""
+    if not env.is_git_source:
+        raise Invalid(detail=f"{env.name} has no git source: nothing to plan at a commit")
+    if not GIT_SHA.match(git_sha or ""):
+        raise Invalid(detail="git_sha: a full 40-character commit id",
+                      fields={"git_sha": ["a full 40-character commit id"]})
+    run = Run.start("plan", target=env.target, lock_key=env.lock_key, request=request,
+                    actor=actor or None,
+                    params={"env": env.name, "git_sha": git_sha, **(params or {})})
+    assert run is not None  # only scheduled runs come back None
+    return run
 
 
 def start_destroy(env: Environment, data, request) -> Run:
@@ -118,6 +140,8 @@ def approve(run: Run, data, request) -> Run:
     run.refresh_from_db()
     if run.status != Status.PLANNED:
         raise _not_planned(run)
+    for check in APPROVAL_CHECKS:
+        check(run)
     artifact = PlanArtifact.objects.select_related("environment").get(run=run)
     env = artifact.environment
     require_confirmation(env, data, always=artifact.mode == PlanMode.DESTROY)
@@ -240,7 +264,8 @@ def import_variables(env: Environment, values: dict, *, secret: set[str],
 BACKEND_FIELDS = {"bucket": "backend_bucket", "key": "backend_key", "region": "backend_region",
                   "endpoint": "backend_endpoint", "use_path_style": "backend_use_path_style"}
 SOURCE_FIELDS = {"directory": "tf_directory", "git_url": "tf_git_url", "git_ref": "tf_git_ref",
-                 "git_path": "tf_git_path", "engine": "tf_engine"}
+                 "git_path": "tf_git_path", "engine": "tf_engine",
+                 "github_repo": "tf_github_repo"}
 
 
 def update_terraform(env: Environment, data, request) -> Environment:
@@ -257,6 +282,12 @@ def update_terraform(env: Environment, data, request) -> Environment:
         raise Invalid(detail=f"directory: {env.stack_directory()} is not a directory",
                       fields={"directory": ["not a directory"]})
     check_source_paths(env, data)
+    if "github_repo" in data and env.tf_github_repo:
+        try:
+            env.tf_github_repo = github.check_repo_name(env.tf_github_repo)
+        except ValueError as exc:
+            raise Invalid(detail=f"github_repo: {exc}", fields={"github_repo": [str(exc)]}) \
+                from None
     backend = data.get("backend")
     if backend is not None:
         if not isinstance(backend, dict):
