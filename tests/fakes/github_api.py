@@ -24,6 +24,14 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that went away
+            super().handle_error(request, client_address)
+
+
 class FakeGitHubAPI:
     def __init__(self, tokens: set[str] | None = None, app_id: int | None = None,
                  public_key: str | None = None, installation_id: int = 77,
@@ -43,7 +51,7 @@ class FakeGitHubAPI:
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
         self.changed = threading.Condition(self._lock)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
