@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from portal.audit.models import record
@@ -127,7 +128,8 @@ def _issue(issue: Any) -> dict[str, Any]:
 
 def validate(text: bytes, filename: str = "catalog-info.yaml") -> dict[str, Any]:
     """Validate catalog YAML as an import would, storing nothing; targets not followed."""
-    result = validate_text(text, filename=filename[:200])
+    result = validate_text(text, filename=filename[:200], allow_unknown_kinds=bool(
+        getattr(settings, "CATALOG_ALLOW_UNKNOWN_KINDS", False)))
     return {
         "valid": result.ok,
         "entities": [{"ref": e.ref, "kind": e.kind, "name": e.name, "line": e.line}

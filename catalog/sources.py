@@ -38,6 +38,10 @@ class Source:
     commit: str = ""
 
 
+def _unknown_kinds() -> bool:
+    return bool(getattr(settings, "CATALOG_ALLOW_UNKNOWN_KINDS", False))
+
+
 def check_local_path(path: str, trusted: bool) -> str:
     real = os.path.realpath(path)
     if not os.path.exists(real):
@@ -88,7 +92,8 @@ def read(location, log: Callable[[str], None], secret: Callable[..., None]) -> S
             location.target
         path = check_local_path(target, location.trusted)
         log(f"reading {path}")
-        return Source(_nonempty(load_location(path, discover=os.path.isdir(path)), path))
+        return Source(_nonempty(load_location(path, discover=os.path.isdir(path),
+                                              allow_unknown_kinds=_unknown_kinds()), path))
     if location.kind == SourceKind.GIT:
         return _read_git(location, log, secret)
     if location.kind == SourceKind.URL:
@@ -116,7 +121,8 @@ def _read_git(location, log, secret) -> Source:
             if not is_within(start, str(checkout.path)):
                 raise SourceError(f"path {sub!r} leaves the repository")
             log(f"reading {sub or 'every catalog file'} at commit {checkout.commit[:12]}")
-            result = load_location(start, root=checkout.path, discover=os.path.isdir(start))
+            result = load_location(start, root=checkout.path, discover=os.path.isdir(start),
+                                   allow_unknown_kinds=_unknown_kinds())
             return Source(_nonempty(result, sub or location.target), checkout.commit)
     except safe_http.FetchError as exc:
         raise SourceError(str(exc)) from None
@@ -134,7 +140,7 @@ def _read_url(location, log, secret) -> Source:
     except safe_http.FetchError as exc:
         raise SourceError(str(exc)) from None
     name = PurePosixPath(urlsplit(location.target).path).name or "catalog-info.yaml"
-    result = validate_text(data, filename=name)
+    result = validate_text(data, filename=name, allow_unknown_kinds=_unknown_kinds())
     for entity in result.entities:
         if entity.kind == "Location":
             result.add(Issue(name, entity.line, entity.column, entity.ref, "spec.targets",

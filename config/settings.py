@@ -280,6 +280,9 @@ CATALOG_LOCAL_ROOTS = [
 CATALOG_FETCH_TIMEOUT = ec.env_int("PORTAL_CATALOG_FETCH_TIMEOUT", 120, minimum=5)
 CATALOG_MAX_FETCH_MB = ec.env_int("PORTAL_CATALOG_MAX_FETCH_MB", 200, minimum=1)
 CATALOG_REFRESH_MINUTES = ec.env_int("PORTAL_CATALOG_REFRESH_MINUTES", 60, minimum=5)
+# Unknown kinds are refused like Backstage (no processor handles them); 1 stores them as
+# generic entities with a warning (issue 17).
+CATALOG_ALLOW_UNKNOWN_KINDS = ec.env_bool("PORTAL_CATALOG_ALLOW_UNKNOWN_KINDS", False)
 # --- end catalog ------------------------------------------------------------------------
 
 # --- backups (issue 7) -----------------------------------------------------------------

@@ -20,7 +20,11 @@ Notes on choices:
   optional in the v1beta3 schema); its ``owner`` relation is emitted by the
   scaffolder's catalog processor, so we emit ownedBy/ownerOf too.
 * Location: upstream requires no spec field; a Location with neither
-  ``target`` nor ``targets`` does nothing, so the portal treats it as an error.
+  ``target`` nor ``targets`` does nothing: a warning, accepted as upstream.
+* ``dependencyOf`` is not in upstream's Component/Resource schemas (any value
+  passes there, and BuiltinKindsEntityProcessor takes a string or a list);
+  the portal asks for a list of strings (a deliberate difference, named in
+  the error).
 """
 
 from __future__ import annotations
@@ -134,7 +138,7 @@ KINDS: dict[str, KindSpec] = {
             "parent": STR,
             "children": STR_LIST,
             "members": STR_LIST,
-            "leader": STR,
+            "leader": ANY,  # not in Backstage's Group schema: any value
         },
         (
             RefField("parent", "group", "childOf", "parentOf", frozenset({"group"})),

@@ -3,7 +3,7 @@
 Public API
 ----------
 ``load_location(path_or_dir, root=None, *, discover=False, max_depth=8,
-max_files=2000, max_bytes=1 MiB) -> CatalogResult``
+max_files=2000, max_bytes=1 MiB, allow_unknown_kinds=False) -> CatalogResult``
     ``path_or_dir`` is a catalog file, or a directory: then its
     ``catalog-info.yaml`` is the start file, or -- when it has none, or when
     ``discover=True`` -- every catalog file found below it. Location entities
@@ -15,7 +15,7 @@ max_files=2000, max_bytes=1 MiB) -> CatalogResult``
     not loaded and ``eaas.portal/environments`` names without a matching
     Environment entity are warnings; relations are computed in both
     directions. File paths in the result are relative to ``root``.
-``validate_text(text, filename="catalog-info.yaml") -> CatalogResult``
+``validate_text(text, filename="catalog-info.yaml", *, allow_unknown_kinds=False)``
     Validate a YAML string (dry-run API): same per-entity checks and
     duplicate detection; nothing is read from disk, Location targets are not
     followed, no config keys, and no warnings about references to entities
@@ -62,7 +62,9 @@ class _Parsed:
         self.positions: _Positions = {}
 
 
-def _parse(docs_or_error: list | YamlError, file: str) -> _Parsed:
+def _parse(
+    docs_or_error: list | YamlError, file: str, allow_unknown_kinds: bool = False
+) -> _Parsed:
     out = _Parsed()
     if isinstance(docs_or_error, YamlError):
         e = docs_or_error
@@ -71,7 +73,7 @@ def _parse(docs_or_error: list | YamlError, file: str) -> _Parsed:
     for doc in docs_or_error:
         if doc.value is None:
             continue  # an empty document (e.g. a trailing '---') is not an entity
-        entity = validate_entity(doc, file, out.issues)
+        entity = validate_entity(doc, file, out.issues, allow_unknown_kinds=allow_unknown_kinds)
         if entity is None:
             continue
         out.entities.append(entity)
@@ -106,6 +108,7 @@ def load_location(
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_files: int = DEFAULT_MAX_FILES,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    allow_unknown_kinds: bool = False,
 ) -> CatalogResult:
     start_path = os.path.abspath(path_or_dir)
     is_dir = os.path.isdir(start_path)
@@ -136,7 +139,7 @@ def load_location(
                 docs = YamlError(f"cannot read file: {exc.strerror or exc}")
             # Issues and entities carry root-relative paths from the start;
             # Target.file is resolved against the root again when followed.
-            parsed[path] = _parse(docs, _rel(path, root_dir))
+            parsed[path] = _parse(docs, _rel(path, root_dir), allow_unknown_kinds)
         return parsed[path].targets
 
     files, follow_issues = follow_locations(
@@ -152,13 +155,16 @@ def load_location(
     return result
 
 
-def validate_text(text: str | bytes, filename: str = "catalog-info.yaml") -> CatalogResult:
+def validate_text(
+    text: str | bytes, filename: str = "catalog-info.yaml", *, allow_unknown_kinds: bool = False
+) -> CatalogResult:
     result = CatalogResult()
     try:
         docs: list | YamlError = load_all(text)
     except YamlError as exc:
         docs = exc
-    _assemble(result, [(filename, _parse(docs, filename))], [], None, cross_checks=False)
+    _assemble(result, [(filename, _parse(docs, filename, allow_unknown_kinds))], [], None,
+              cross_checks=False)
     return result
 
 

@@ -13,10 +13,11 @@ Public API
 Field validators (all take any value, return bool; mirror Backstage's
 ``KubernetesValidatorFunctions``/``CommonValidatorFunctions`` and
 ``FieldFormatEntityPolicy``):
-``is_valid_name`` (1-63 chars, ``[a-zA-Z0-9]`` runs separated by one of
-``-_.``), ``is_valid_namespace`` (DNS label, 1-63, ``[a-z0-9]`` runs joined by
-``-``; checked case-insensitively as Backstage documents namespaces as case
-insensitive), ``is_valid_dns_subdomain``, ``is_valid_kind``,
+``is_valid_name`` (1-63 chars of ``[A-Za-z0-9-_.]``, starting and ending
+alphanumeric: runs of separators such as ``a--b`` are allowed, as Backstage's
+pattern allows them), ``is_valid_namespace`` (DNS label, 1-63, ``[a-z0-9]``
+runs joined by one or more ``-``; lower case only, as Backstage checks it
+without lowercasing), ``is_valid_dns_subdomain``, ``is_valid_kind``,
 ``is_valid_api_version``, ``is_valid_label_key``/``is_valid_annotation_key``
 (optional DNS-subdomain prefix + ``/`` + name), ``is_valid_label_value``
 (empty or a valid name), ``is_valid_tag`` (``[a-z0-9:+#]`` runs separated by
@@ -47,8 +48,11 @@ __all__ = [
 ]
 
 # Compiled once at import: validation runs per field of every entity.
-_NAME_RE = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
-_DNS_LABEL_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# Backstage's actual patterns (KubernetesValidatorFunctions.isValidObjectName,
+# CommonValidatorFunctions.isValidDnsLabel): runs of separators are allowed,
+# whatever its error text says ("separated by [-_.]").
+_NAME_RE = re.compile(r"(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_DNS_LABEL_RE = re.compile(r"[a-z0-9]+(?:-+[a-z0-9]+)*")
 _KIND_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9]*")
 _API_SUFFIX_RE = re.compile(r"[a-zA-Z0-9]+")
 _TAG_RE = re.compile(r"[a-z0-9:+#]+(?:-[a-z0-9:+#]+)*")
@@ -84,6 +88,11 @@ def parse_ref(
         raise RefError(f"entity reference must be a string, got {type(value).__name__}")
     text = value.strip()
     if not text:
+        if value:
+            raise RefError(
+                f"entity reference {value!r} is only spaces; Backstage keeps it as a relation "
+                "that can never resolve, the portal refuses it"
+            )
         raise RefError("entity reference must not be empty")
     colon = text.find(":")
     slash = text.find("/")
@@ -95,7 +104,10 @@ def parse_ref(
     if kind == "" or namespace == "" or name == "":
         raise RefError(f"entity reference {value!r} has an empty kind, namespace or name")
     if "/" in name:
-        raise RefError(f"entity reference {value!r} has more than one '/'")
+        raise RefError(
+            f"entity reference {value!r} has more than one '/'; Backstage keeps it (as the "
+            f"name {name!r}) as a relation that can never resolve, the portal refuses it"
+        )
     if kind is None:
         if not default_kind:
             raise RefError(
@@ -116,7 +128,8 @@ def is_valid_dns_label(value: Any) -> bool:
 
 
 def is_valid_namespace(value: Any) -> TypeGuard[str]:
-    return isinstance(value, str) and is_valid_dns_label(value.lower())
+    # Not lowercased first: Backstage refuses an upper-case namespace.
+    return isinstance(value, str) and is_valid_dns_label(value)
 
 
 def is_valid_dns_subdomain(value: Any) -> bool:

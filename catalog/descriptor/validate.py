@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 from portal.lib.yaml_safe import YamlDocument
 
@@ -37,12 +36,19 @@ from . import refs as R
 from .annotations import ENVIRONMENTS_ANNOTATION, check_annotations, portal_environments
 from .kinds import ANY, KINDS, OBJ, STR, STR_LIST, KindSpec
 from .model import CatalogEntity, Issue
+from .weburl import is_valid_url
 
 __all__ = ["entity_sha256", "validate_entity"]
 
 _ROOT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec"})
 _READ_ONLY_ROOT = frozenset({"relations", "status"})
 _CATALOG_META = frozenset({"uid", "etag", "generation"})
+_CATALOG_META_STR = ("uid", "etag")  # EntityMeta: a non-empty string when present
+# metadata fields Backstage's EntityMeta schema types; present-but-empty (null)
+# is refused there. An empty ``annotations:`` is not: Backstage normalises it.
+_META_TYPES = {"title": "string", "description": "string", "labels": "mapping",
+               "tags": "list", "links": "list"}
+_LINK_TRIMMED = ("title", "icon")  # FieldFormatEntityPolicy: non-empty after trim
 _LINK_FIELDS = ("title", "icon", "type")
 _PROFILE_FIELDS = ("displayName", "email", "picture")
 _SUBSTITUTIONS = frozenset({"$text", "$json", "$yaml"})
@@ -94,7 +100,9 @@ class _Ctx:
         self.add(path, message, "warning")
 
 
-def validate_entity(doc: YamlDocument, file: str, issues: list[Issue]) -> CatalogEntity | None:
+def validate_entity(
+    doc: YamlDocument, file: str, issues: list[Issue], *, allow_unknown_kinds: bool = False
+) -> CatalogEntity | None:
     ctx = _Ctx(doc, file, issues)
     raw = doc.value
     if not isinstance(raw, dict):
@@ -116,15 +124,28 @@ def validate_entity(doc: YamlDocument, file: str, issues: list[Issue]) -> Catalo
     spec_rules = KINDS.get(kind.lower()) if isinstance(kind, str) else None
     spec = raw.get("spec")
     parsed: dict[str, list[R.EntityRef]] = {}
-    if spec_rules is None:
-        if R.is_valid_kind(kind):
+    known = ", ".join(k.kind for k in KINDS.values())
+    if spec_rules is not None and kind != spec_rules.kind and not allow_unknown_kinds:
+        # Backstage's kind schemas pin the exact spelling: no processor takes it.
+        ctx.add(("kind",), f"kind {kind!r} is not known; kinds are case-sensitive, did you "
+                           f"mean {spec_rules.kind!r}? (known: {known})")
+        spec_rules = None
+    elif spec_rules is None and R.is_valid_kind(kind):
+        if allow_unknown_kinds:
             ctx.warn(("kind",), f"unknown kind {kind!r}; stored as a generic entity "
-                                f"(known: {', '.join(k.kind for k in KINDS.values())})")
-        if spec is not None and not isinstance(spec, dict):
+                                f"(known: {known}); Backstage refuses it unless a processor "
+                                "handles that kind")
+        else:
+            ctx.add(("kind",), f"unknown kind {kind!r}; no processor handles it, as in "
+                               f"Backstage (known: {known}; PORTAL_CATALOG_ALLOW_UNKNOWN_KINDS=1 "
+                               "stores unknown kinds as generic entities)")
+    if spec_rules is None:
+        if "spec" in raw and not isinstance(spec, dict):
             ctx.add(("spec",), "spec must be a mapping")
     else:
         if kind != spec_rules.kind:
-            ctx.warn(("kind",), f"kind should be spelled {spec_rules.kind!r}")
+            ctx.warn(("kind",), f"kind should be spelled {spec_rules.kind!r}; Backstage "
+                                "refuses any other spelling")
         if isinstance(api_version, str) and api_version not in spec_rules.api_versions:
             ctx.add(("apiVersion",), f"apiVersion {api_version!r} is not valid for kind "
                     f"{spec_rules.kind}; expected {' or '.join(sorted(spec_rules.api_versions))}")
@@ -133,6 +154,9 @@ def validate_entity(doc: YamlDocument, file: str, issues: list[Issue]) -> Catalo
                                "mapping")
         else:
             parsed = _check_spec(ctx, spec_rules, spec, namespace)
+    if ctx.entity is None and not ctx.errors:
+        # Never a silent drop: every refused document says why.
+        ctx.add((), "the entity has no valid kind, namespace and name")
     if ctx.errors or ctx.entity is None:
         return None
     # No errors: _check_envelope and _check_metadata found these present and well-formed.
@@ -195,17 +219,34 @@ def _check_metadata(ctx: _Ctx, meta: dict) -> None:
         ctx.add((m,), "metadata.name is required", field="metadata.name")
     elif not R.is_valid_name(name):
         ctx.add((m, "name"), f"name {name!r} is invalid; expected 1-63 characters of "
-                             "[a-zA-Z0-9] separated by single '-', '_' or '.'")
+                             "[a-zA-Z0-9-_.], starting and ending with [a-zA-Z0-9]")
+    if "namespace" in meta and meta["namespace"] is None:
+        ctx.add((m, "namespace"), "metadata.namespace must have a value (leave the key out "
+                                  "for 'default')")
     ns = meta.get("namespace")
     if ns is not None and not R.is_valid_namespace(ns):
+        hint = " (lower case only: Backstage does not lowercase it)" if (
+            isinstance(ns, str) and R.is_valid_namespace(ns.lower())) else ""
         ctx.add((m, "namespace"), f"namespace {ns!r} is invalid; expected 1-63 characters of "
-                                  "[a-z0-9] separated by single '-'")
+                                  f"[a-z0-9] separated by '-'{hint}")
+    for key, expected in _META_TYPES.items():
+        if key in meta and meta[key] is None:
+            ctx.add((m, key), f"metadata.{key} is present but empty; Backstage's EntityMeta "
+                              f"schema requires a {expected} (remove the key or give a value)")
     title = meta.get("title")
-    if title is not None and not (isinstance(title, str) and title.strip()):
-        ctx.add((m, "title"), "title must be a non-empty string")
+    if title is not None:
+        if not isinstance(title, str) or title == "":
+            ctx.add((m, "title"), "title must be a non-empty string")
+        elif not title.strip():
+            ctx.add((m, "title"), "title is only spaces; Backstage accepts it and shows a "
+                                  "blank title, the portal refuses it")
     desc = meta.get("description")
     if desc is not None and not isinstance(desc, str):
         ctx.add((m, "description"), "description must be a string")
+    for key in _CATALOG_META_STR:
+        if key in meta and not _is_str(meta[key]):
+            ctx.add((m, key), f"metadata.{key} must be a non-empty string (Backstage's "
+                              "EntityMeta schema)")
     for key in _CATALOG_META.intersection(meta):
         ctx.warn((m, key), f"metadata.{key} is set by the catalog; it is ignored in a "
                            "descriptor file")
@@ -217,7 +258,7 @@ def _check_metadata(ctx: _Ctx, meta: dict) -> None:
 
 def _check_labels(ctx: _Ctx, labels: Any) -> None:
     if labels is None:
-        return
+        return  # absent, or present-but-empty (reported with the other metadata types)
     if not isinstance(labels, dict):
         ctx.add(("metadata", "labels"), "labels must be a mapping of strings")
         return
@@ -227,8 +268,8 @@ def _check_labels(ctx: _Ctx, labels: Any) -> None:
             ctx.add(path, f"label key {key!r} is invalid; expected an optional DNS prefix "
                           "and '/' followed by a name of [a-zA-Z0-9] separated by [-_.]")
         if not R.is_valid_label_value(value):
-            ctx.add(path, f"label value {value!r} is invalid; expected a string of "
-                          "[a-zA-Z0-9] separated by [-_.], at most 63 characters")
+            ctx.add(path, f"label value {value!r} is invalid; expected '' or 1-63 characters "
+                          "of [a-zA-Z0-9-_.], starting and ending with [a-zA-Z0-9]")
 
 
 def _check_annotations(ctx: _Ctx, annotations: Any) -> None:
@@ -277,14 +318,18 @@ def _check_links(ctx: _Ctx, links: Any) -> None:
             continue
         url = link.get("url")
         if not _is_str(url):
-            ctx.add(path + ("url",), "link url is required and must be a non-empty string")
-        else:
-            parts = urlsplit(url)
-            if not parts.scheme or not (parts.netloc or parts.path):
-                ctx.add(path + ("url",), f"link url {url!r} is not an absolute URL")
+            ctx.add(path + (("url",) if "url" in link else ()),
+                    "link url is required and must be a non-empty string",
+                    field=".".join(map(str, path + ("url",))))
+        elif not is_valid_url(url):
+            ctx.add(path + ("url",), f"link url {url!r} is not a valid absolute URL (parsed "
+                                     "as browsers and Backstage parse it)")
         for key in _LINK_FIELDS:
             if key in link and not _is_str(link[key]):
                 ctx.add(path + (key,), f"link {key} must be a non-empty string")
+            elif key in _LINK_TRIMMED and key in link and not link[key].strip():
+                ctx.add(path + (key,), f"link {key} is only spaces; Backstage trims it "
+                                       "before its non-empty check")
 
 
 def _check_spec(
@@ -295,7 +340,11 @@ def _check_spec(
             ctx.add(("spec",), f"spec.{key} is required for kind {rules.kind}", field=f"spec.{key}")
     for key, expected in rules.fields.items():
         if key in spec and not _TYPE_CHECKS[expected](spec[key]):
-            ctx.add(("spec", key), f"spec.{key} must be {expected}")
+            note = ""
+            if key == "dependencyOf" and isinstance(spec[key], str):
+                note = ("; Backstage also takes a single string here (its schema does not "
+                        "type dependencyOf), the portal asks for the list form")
+            ctx.add(("spec", key), f"spec.{key} must be {expected}{note}")
     if rules.profile:
         _check_profile(ctx, spec.get("profile"))
     special = _SPECIAL.get(rules.kind)
@@ -322,6 +371,10 @@ def _parse_refs(
             except R.RefError as exc:
                 ctx.add(path, str(exc))
                 continue
+            if item != item.strip():
+                ctx.warn(path, f"entity reference {item!r} has leading or trailing spaces; the "
+                               f"portal trims them and relates to {ref}, Backstage keeps them "
+                               "and emits a relation that never resolves")
             if rf.expected_kinds and ref.kind not in rf.expected_kinds:
                 ctx.warn(path, f"spec.{rf.field} usually refers to "
                                f"{' or '.join(sorted(rf.expected_kinds))}, not {ref.kind!r}")
@@ -341,7 +394,8 @@ def _check_profile(ctx: _Ctx, profile: Any) -> None:
 
 def _check_location(ctx: _Ctx, spec: dict) -> None:
     if "target" not in spec and "targets" not in spec:
-        ctx.add(("spec",), "a Location needs spec.target or spec.targets", field="spec.targets")
+        ctx.warn(("spec",), "a Location with neither spec.target nor spec.targets reads "
+                            "nothing (Backstage accepts it too)")
     presence = spec.get("presence")
     if presence is not None and presence not in ("required", "optional"):
         ctx.add(("spec", "presence"), "spec.presence must be 'required' or 'optional'")
@@ -368,14 +422,24 @@ def _check_api(ctx: _Ctx, spec: dict) -> None:
 
 def _check_template(ctx: _Ctx, spec: dict) -> None:
     params = spec.get("parameters")
-    if params is not None and not (
+    if "parameters" in spec and not (
         isinstance(params, dict)
         or (isinstance(params, list) and all(isinstance(p, dict) for p in params))
     ):
         ctx.add(("spec", "parameters"), "spec.parameters must be an object or a list of objects")
-    steps = spec.get("steps")
-    if steps is None:
-        return
+    output = spec.get("output")
+    if isinstance(output, dict):
+        for key, value in output.items():
+            if key in ("links", "text"):
+                if not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+                    ctx.add(("spec", "output", key), f"spec.output.{key} must be a list of "
+                                                     "mappings")
+            elif not isinstance(value, str):
+                ctx.add(("spec", "output", key), f"spec.output.{key} must be a string (a "
+                        "template expression such as '${{ steps.x.output.y }}')")
+    if "steps" not in spec:
+        return  # reported as a missing required field
+    steps = spec["steps"]
     if not isinstance(steps, list):
         ctx.add(("spec", "steps"), "spec.steps must be a list of steps")
         return
@@ -384,9 +448,9 @@ def _check_template(ctx: _Ctx, spec: dict) -> None:
         if not isinstance(step, dict):
             ctx.add(path, "a step must be a mapping with at least 'action'")
             continue
-        if not _is_str(step.get("action")):
+        if not isinstance(step.get("action"), str):
             ctx.add(path + (("action",) if "action" in step else ()),
-                    "step action is required and must be a non-empty string",
+                    "step action is required and must be a string",
                     field=".".join(map(str, path + ("action",))))
         for key in ("id", "name"):
             if key in step and not isinstance(step[key], str):

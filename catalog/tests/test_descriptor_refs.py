@@ -66,7 +66,7 @@ def test_entity_namespace_is_the_default_for_its_relations():
 kind: Component
 metadata:
   name: svc
-  namespace: Payments
+  namespace: payments
 spec:
   type: service
   lifecycle: production
@@ -89,8 +89,10 @@ spec:
         ("a" * 63, True),
         ("a" * 64, False),
         ("-a", False),
-        ("a--b", False),
-        ("a_.b", False),
+        ("a--b", True),  # Backstage's pattern allows runs of separators
+        ("a_.b", True),
+        ("cargo--manifest", True),
+        ("a-", False),
         ("a b", False),
         ("", False),
         (5, False),
@@ -120,7 +122,8 @@ def test_label_and_annotation_key_rule(value, ok):
 
 
 def test_namespace_and_api_version_rules():
-    assert R.is_valid_namespace("default") and R.is_valid_namespace("Team-A")
+    assert R.is_valid_namespace("default") and R.is_valid_namespace("team--a")
+    assert not R.is_valid_namespace("Team-A")  # Backstage does not lowercase it
     assert not R.is_valid_namespace("a_b") and not R.is_valid_namespace("a.b")
     assert R.is_valid_api_version("backstage.io/v1alpha1")
     assert R.is_valid_api_version("scaffolder.backstage.io/v1beta3")

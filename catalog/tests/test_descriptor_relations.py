@@ -78,7 +78,7 @@ def test_environments_and_locations_emit_no_relations(result):
 def test_relation_targets_are_lowercased_canonical_refs():
     text = """apiVersion: backstage.io/v1alpha1
 kind: Component
-metadata: {name: Svc, namespace: Shop}
+metadata: {name: Svc, namespace: shop}
 spec:
   type: service
   lifecycle: production
