@@ -1,12 +1,13 @@
 """Sending: what a delivery pass in the worker does with queued and retrying deliveries.
 
 Per channel, everything due goes out as ONE message (a digest when there are several), at
-most ``NOTIFY_MAX_PER_MINUTE`` messages a minute: what comes on top waits for the next
-minute and joins the next digest. Deliveries are claimed with a compare-and-set (status
-``sending`` and a claim token) so two passes never send the same one; no transaction is
-held while Apprise talks to the receiver. A failed attempt schedules the next one
-(``NOTIFY_RETRY_MINUTES``); after the last, the delivery is ``failed``. A claim older than
-the send timeout belongs to a pass that died (a worker restart): it is retried.
+most ``NOTIFY_MAX_PER_MINUTE`` messages a minute (a window that opens with the first
+message): what comes on top waits for the next window and joins its digest. Deliveries are
+claimed with a compare-and-set (status ``sending`` and a claim token) so two passes never
+send the same one; no transaction is held while Apprise talks to the receiver. A failed
+attempt schedules the next one (``NOTIFY_RETRY_MINUTES``); after the last, the delivery is
+``failed``. A claim older than the send timeout belongs to a pass that died (a worker
+restart): it is retried.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from datetime import datetime, timedelta
 from itertools import groupby
 
 from django.conf import settings
-from django.db.models import F, Min
+from django.db.models import F, Q
 from django.utils import timezone
+from django_q.models import Schedule
 
 from portal.lib import notify
 
@@ -77,12 +79,6 @@ def deliver_channel(channel: Channel, now: datetime) -> dict:
         count = pending.update(status=DeliveryStatus.FAILED, attempted_at=now,
                                last_error="the channel is disabled")
         return {"failed_attempts": count}
-    recent = Delivery.objects.filter(channel=channel, attempted_at__gt=now - WINDOW)\
-        .exclude(batch="")
-    if recent.values("batch").distinct().count() >= settings.NOTIFY_MAX_PER_MINUTE:
-        oldest = recent.aggregate(first=Min("attempted_at"))["first"] or now
-        count = pending.update(next_attempt_at=oldest + WINDOW)
-        return {"postponed": count}
     ids = list(pending.order_by("created_at", "id").values_list("pk", flat=True)[:MAX_GROUP])
     if not ids:
         return {}
@@ -92,8 +88,46 @@ def deliver_channel(channel: Channel, now: datetime) -> dict:
     rows = list(Delivery.objects.filter(claim=token, status=DeliveryStatus.SENDING)
                 .select_related("notification").order_by("created_at", "id"))
     if not rows:
-        return {}
+        return {}  # another pass took them
+    allowed, reopens = take_slot(channel, now)
+    if not allowed:  # hand them back, due when the channel's minute is over
+        mine = Delivery.objects.filter(claim=token, status=DeliveryStatus.SENDING)
+        mine.filter(attempts=0).update(status=DeliveryStatus.QUEUED, claim="",
+                                       next_attempt_at=reopens)
+        mine.update(status=DeliveryStatus.RETRYING, claim="", next_attempt_at=reopens)
+        wake_at(reopens)
+        return {"postponed": len(rows)}
     return send_rows(channel, rows, token, now)
+
+
+WAKE = "notifications: a channel's minute is over"
+
+
+def wake_at(when: datetime) -> None:
+    """A one-off schedule for the pass that sends what waited for the rate limit (sooner
+    than the minute schedule would)."""
+    current = Schedule.objects.filter(name=WAKE).first()
+    if current is not None and current.repeats != 0 and current.next_run is not None \
+            and current.next_run <= when:
+        return
+    Schedule.objects.update_or_create(name=WAKE, defaults={
+        "func": "envs.notifications.jobs.deliver", "schedule_type": Schedule.ONCE,
+        "next_run": when, "repeats": 1})
+
+
+def take_slot(channel: Channel, now: datetime) -> tuple[bool, datetime]:
+    """One message of the channel's per-minute allowance, taken with compare-and-set (two
+    passes in two workers never both take the last one). Returns (taken, when the current
+    minute ends)."""
+    Channel.objects.filter(pk=channel.pk).filter(
+        Q(window_start__isnull=True) | Q(window_start__lte=now - WINDOW)).update(
+        window_start=now, window_count=0)
+    taken = Channel.objects.filter(pk=channel.pk,
+                                   window_count__lt=settings.NOTIFY_MAX_PER_MINUTE).update(
+        window_count=F("window_count") + 1)
+    start = Channel.objects.filter(pk=channel.pk).values_list("window_start", flat=True)\
+        .first() or now
+    return bool(taken), start + WINDOW
 
 
 def send_rows(channel: Channel, rows: list[Delivery], token: str, now: datetime,

@@ -52,6 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
             doc["_auth"] = base64.b64decode(auth[6:]).decode(errors="replace")
         doc["_path"] = self.path
         doc["_at"] = time.monotonic()
+        doc["_wall"] = time.time()
         with receiver.lock:
             receiver.messages.append(doc)
         self.send_response(200)
