@@ -9,8 +9,8 @@ Public API
     Raises ``InvalidURL`` with the reason when Apprise cannot parse it.
 ``check_addresses(channel, allow_private=False)``
     Refuse a URL whose host resolves to a loopback, private, link-local or cloud metadata
-    address (``portal.lib.safe_http``'s rules), unless ``allow_private``. Raises
-    ``InvalidURL``.
+    address (``portal.lib.safe_http``'s rules); ``allow_private`` allows all but metadata
+    addresses. Raises ``InvalidURL``.
 ``send(url, title, body, *, timeout) -> Outcome``
     One message through Apprise, limited to ``timeout`` seconds in all. Never raises for a
     delivery failure: the outcome says what went wrong, in Apprise's own words. Nothing is
@@ -155,16 +155,18 @@ def parse(url: str) -> ChannelURL:
 
 
 def check_addresses(channel: ChannelURL, allow_private: bool = False) -> None:
-    if allow_private:
-        return
     for host, port in channel.hosts:
         try:
             resolve_public(host.strip("[]"), port)
         except FetchError as exc:
-            if str(exc).startswith("cannot resolve"):
+            text = str(exc)
+            if text.startswith("cannot resolve"):
                 continue  # a token in the host position, or DNS down: the send will say
-            raise InvalidURL(f"{exc} (set PORTAL_NOTIFY_ALLOW_PRIVATE=1 to allow a receiver "
-                             "on your own network)") from None
+            if allow_private and "metadata" not in text:
+                continue  # a receiver on the owner's own network; metadata never
+            raise InvalidURL(text + ("" if allow_private else " (set PORTAL_NOTIFY_ALLOW_"
+                                     "PRIVATE=1 to allow a receiver on your own network)")
+                             ) from None
 
 
 def send(url: str, title: str, body: str, *, timeout: float) -> Outcome:
