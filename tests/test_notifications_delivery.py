@@ -284,3 +284,43 @@ def test_disabled_channel_gets_nothing(dev, receiver):
     Channel.objects.filter(pk=ch.pk).update(enabled=False)
     fail_run()
     assert Delivery.objects.count() == 0
+
+
+def test_backup_suspicious_by_rows_is_flagged_on_the_backup_too(dev, receiver, settings):
+    from envs.backups.models import Backup, BackupSource, Verification
+
+    settings.BACKUP_SUSPICIOUS_ROWS_PERCENT = 50
+    channel(receiver, events=["backup.suspicious"])
+    source = BackupSource.objects.create(environment=dev, name="db")
+    Backup.objects.create(source=source, key="old", sha256="a", raw_size=1000,
+                          verification=Verification.VERIFIED,
+                          row_counts={"public.orders": 1000, "public.users": 10},
+                          created_at=timezone.now() - timedelta(days=1))
+    same_size = Backup.objects.create(source=source, key="new", sha256="b", raw_size=990,
+                                      verification=Verification.VERIFIED,
+                                      row_counts={"public.orders": 400, "public.users": 10})
+    succeed_run("backup", result={"backup": same_size.pk})
+    jobs.deliver()
+    [message] = receiver.wait_for(1)
+    assert "Suspicious backup of db" in message["title"]
+    assert "public.orders 400 rows (was 1000)" in message["message"]
+    same_size.refresh_from_db()
+    assert same_size.flagged.startswith("suspicious: tables lost rows")
+    fine = Backup.objects.create(source=source, key="fine", sha256="c", raw_size=1000,
+                                 verification=Verification.VERIFIED,
+                                 row_counts={"public.orders": 420, "public.users": 10})
+    succeed_run("backup", result={"backup": fine.pk})
+    assert Notification.objects.filter(event="backup.suspicious").count() == 1
+
+
+def test_the_dashboard_flags_failed_deliveries(dev, receiver, signed_in):
+    ch = channel(receiver)
+    receiver.close()
+    fail_run()
+    Delivery.objects.update(attempts=4)  # the last attempt
+    deliver_pass()
+    assert Delivery.objects.get().status == DeliveryStatus.FAILED
+    page = signed_in.get("/").content.decode()
+    assert "failed deliveries" in page and "1 delivery failed in the last 7 days" in page
+    assert f"Channel <strong>{ch.name}</strong> failed 1 time in a row" in page
+    assert "hook-pass-123" not in page
