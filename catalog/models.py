@@ -8,6 +8,8 @@ the work itself lives in ``catalog.importer``.
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -100,6 +102,8 @@ class Location(models.Model):
 
 class Entity(models.Model):
     ref = models.CharField(max_length=255, unique=True, help_text="kind:namespace/name, lowercase")
+    # Backstage's metadata.uid: stable while the entity exists, new if it is recreated.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(max_length=100, help_text="lowercase")
     namespace = models.CharField(max_length=63)
     name = models.CharField(max_length=63, help_text="as written")
