@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "envs.platform",
     "envs.github",
     "envs.notifications",
+    "envs.recovery",
     "catalog",
 ]
 
@@ -390,3 +391,18 @@ GITHUB_RETRY_SECONDS = ec.env_int_list("PORTAL_GITHUB_RETRY_SECONDS") or [5, 30,
 # Apply a PR's plan only when GitHub says the PR is approved and mergeable.
 GITHUB_REQUIRE_APPROVED_PR = ec.env_bool("PORTAL_GITHUB_REQUIRE_APPROVED_PR", False)
 # --- end github --------------------------------------------------------------------------
+
+# --- recovery (issue 15): the portal's own backups, recovery kit, restore, drills ---------
+# Hour (0-23, PORTAL_TIME_ZONE) of the daily self-backup (database + data-dir Terraform files).
+SELF_BACKUP_HOUR = ec.env_int("PORTAL_SELF_BACKUP_HOUR", 3, minimum=0, maximum=23)
+# Passphrase of the self-backups (scrypt + AES-256-GCM); empty: generated on first use and
+# kept in PORTAL_DATA_DIR/self-backup.passphrase. It is in the recovery kit either way.
+SELF_BACKUP_PASSPHRASE = ec.env_str("PORTAL_SELF_BACKUP_PASSPHRASE", "")
+# Prefix of the self-backups in PORTAL_BACKUP_BUCKET (no bucket: PORTAL_DATA_DIR/self-backups/).
+SELF_BACKUP_PREFIX = ec.env_str("PORTAL_SELF_BACKUP_PREFIX", "portal/")
+# Days a self-backup is kept; the newest verified one is never deleted.
+SELF_BACKUP_RETENTION_DAYS = ec.env_int("PORTAL_SELF_BACKUP_RETENTION_DAYS", 30, minimum=1)
+# Minutes after this browser session signed in during which the recovery kit may be fetched.
+RECOVERY_REAUTH_MINUTES = ec.env_int("PORTAL_RECOVERY_REAUTH_MINUTES", 10, minimum=1,
+                                     maximum=1440)
+# --- end recovery ------------------------------------------------------------------------

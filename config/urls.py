@@ -72,4 +72,7 @@ urlpatterns = [
     # /hooks/github/ (top level, signed by GitHub), Settings → GitHub, /api/github/
     path("", include("envs.github.urls")),
     path("api/", include("envs.github.api_urls")),
+    # Settings → Recovery, /api/portal/ (self-backups, drills, status)
+    path("", include("envs.recovery.urls")),
+    path("api/", include("envs.recovery.api_urls")),
 ]
