@@ -1,7 +1,7 @@
 """GitHub webhook figures on the embedded default (SQLite + django-q2 ORM broker), with a real
 worker process, a local infra repository and the fake GitHub REST API over HTTP.
 
-    .venv/bin/python bench/github.py [--prs 10]
+    .venv/bin/python bench/webhooks.py [--prs 10]
 
 For each of N pull request heads (a new commit on the PR branch, then a signed
 ``pull_request synchronize`` delivery) it measures:
