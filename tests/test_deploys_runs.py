@@ -10,8 +10,8 @@ from envs.models import Environment
 from portal.audit.models import AuditEvent
 from portal.runs.engine import execute_run
 from portal.runs.models import Run, RunLine
-from tests.fakes.kubeserver import KubeTestServer, deployment
 from tests.conftest import run_in_thread, wait_for
+from tests.fakes.kubeserver import KubeTestServer, deployment
 
 TOKEN = "kube-token-NEVER-SHOWN-7f3a9c"
 KUBE_ID = "backstage.io/kubernetes-id"

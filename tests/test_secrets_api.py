@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from envs.models import Environment
-from envs.secrets.config import missing_keys
+from envs.secrets.config_keys import missing_keys
 from envs.secrets.models import Secret
 from portal.audit.models import AuditEvent
 from tests.fakes.kubeserver import KubeTestServer, deployment

@@ -10,7 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from envs.models import Environment
-from envs.secrets.bundle import PREFIX, unseal
+from envs.secrets.bundle import unseal
+from envs.secrets.export import PREFIX
 from envs.secrets.models import Secret
 from tests.fakes.s3server import S3TestServer
 
@@ -97,7 +98,7 @@ def bucket(filled):
         filled.AWS_SECRET_ACCESS_KEY = "test-secret"
         filled.AWS_DEFAULT_REGION = "us-east-1"
         filled.SECRETS_EXPORT_KEEP = 3
-        from envs.secrets.bundle import bucket_store
+        from envs.secrets.export import bucket_store
 
         store = bucket_store()
         store.ensure_bucket()

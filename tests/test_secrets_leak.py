@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from envs.models import Environment
-from envs.secrets.bundle import PREFIX, SUFFIX
+from envs.secrets.export import PREFIX, SUFFIX
 from envs.secrets.models import Secret
 from portal.lib.crypto import encrypted_fields
 from portal.runs.engine import execute_run
@@ -58,7 +58,7 @@ def world(transactional_db, settings):
         settings.S3_ENDPOINT_URL = s3.endpoint_url
         settings.AWS_ACCESS_KEY_ID = "test"
         settings.AWS_SECRET_ACCESS_KEY = "test-secret"
-        from envs.secrets.bundle import bucket_store
+        from envs.secrets.export import bucket_store
 
         store = bucket_store()
         store.ensure_bucket()

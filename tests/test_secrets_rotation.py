@@ -10,14 +10,14 @@ import pytest
 from django.utils import timezone
 
 from envs.models import Environment
-from envs.secrets.jobs import rotate_overdue
 from envs.secrets.models import Secret, SecretVersion, terraform_secret_variables
+from envs.secrets.services import rotate_overdue
 from portal.audit.models import AuditEvent
 from portal.lib.kube import RESTARTED_AT
 from portal.runs.engine import execute_run
 from portal.runs.models import Lock, Run, RunLine
-from tests.fakes.kubeserver import KubeTestServer, deployment
 from tests.conftest import wait_for
+from tests.fakes.kubeserver import KubeTestServer, deployment
 
 TOKEN = "kube-token-secrets-NEVER-SHOWN-41d2"
 OLD = "old-db-password-Xq81-never-shown"

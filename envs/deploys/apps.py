@@ -7,6 +7,7 @@ class DeploysConfig(AppConfig):
     verbose_name = "Deploys"
 
     def ready(self) -> None:
+        # Imported once the apps are loaded (AppConfig.ready): both use the models.
         from . import jobs, sections  # noqa: F401 - sections register on import
 
         jobs.register_kinds()

@@ -7,15 +7,15 @@ from __future__ import annotations
 import time
 
 from portal.lib.kube import Cluster, RolloutResult
-from portal.runs.engine import Canceled, RunFailed
+from portal.runs.engine import Canceled, RunContext, RunFailed
 
-from . import refs
 from .envvars import kubero_env_record, missing_secret_entries, restore_env_vars
-from .jobs import Applied, _env_diff, _guarded, _left_state, _timeout, _why
+from .images import digest_of
 from .models import Target
+from .rollout import Applied, env_diff, guarded, log_left_state, timeout_for, why
 
 
-def kubero_rollout(ctx, cluster: Cluster, target: Target, image: str,
+def kubero_rollout(ctx: RunContext, cluster: Cluster, target: Target, image: str,
                    plain: dict | None = None, record: dict | None = None) -> Applied:
     """Set the app's image (and, for a rollback, its plain envVars) in one guarded merge
     patch, then watch the Deployments the operator renders from it."""
@@ -32,18 +32,19 @@ def kubero_rollout(ctx, cluster: Cluster, target: Target, image: str,
                     "is gone now: it is not restored.")
 
     def apply(img: str, env_vars: list[dict] | None) -> dict:
-        return _guarded(ctx, lambda: cluster.get_kubero_app(ns, name),
-                        lambda obj: cluster.set_kubero_app(
-                            ns, name, obj["metadata"]["resourceVersion"],
-                            image=img if img != cluster.kubero_app_image(obj) else None,
-                            env_vars=env_vars), workload)
+        return guarded(lambda: cluster.get_kubero_app(ns, name),
+                       lambda obj: cluster.set_kubero_app(
+                           ns, name, obj["metadata"]["resourceVersion"],
+                           image=img if img != cluster.kubero_app_image(obj) else None,
+                           env_vars=env_vars), workload)
 
     if image == before and not changes_env:
         after, patched = before, app
     else:
         if changes_env:
-            ctx.log("Restoring plain envVars: " + _env_diff(
-                kubero_env_record(before_vars)["plain"], kubero_env_record(wanted_vars)["plain"]))
+            ctx.log("Restoring plain envVars: " + env_diff(
+                kubero_env_record(before_vars)["plain"],
+                kubero_env_record(wanted_vars or [])["plain"]))
         patched = apply(image, wanted_vars if changes_env else None)
         after = cluster.kubero_app_image(patched)
     ctx.log(f"{workload}: image after: {after}; waiting for the operator's Deployments")
@@ -54,12 +55,12 @@ def kubero_rollout(ctx, cluster: Cluster, target: Target, image: str,
     result = _watch_kubero(ctx, cluster, ns, name, timeout, expect_env, dropped)
     if result.state == "canceled":
         for dep in cluster.kubero_app_deployments(ns, name):
-            _left_state(ctx, cluster, ns, dep["metadata"]["name"])
+            log_left_state(ctx, cluster, ns, dep["metadata"]["name"])
         raise Canceled()
     if not result.ok:
-        why = _why(result, timeout)
+        failure = why(result, timeout)
         if not target.auto_rollback:
-            raise RunFailed(f"rollout of {image} on {workload} failed: {why}; auto-rollback "
+            raise RunFailed(f"rollout of {image} on {workload} failed: {failure}; auto-rollback "
                             f"is disabled for this target, so it keeps {after}")
         ctx.log(f"== Automatic rollback of {workload} to {before} ==")
         apply(before, before_vars if changes_env else None)
@@ -67,14 +68,14 @@ def kubero_rollout(ctx, cluster: Cluster, target: Target, image: str,
                              before_vars if changes_env else None, names - frozenset(
                                  e["name"] for e in before_vars))
         tail = "" if back.ok else (
-            f", but the rollback did not complete either: {_why(back, timeout)}")
-        raise RunFailed(f"rollout of {image} on {workload} failed: {why}; rolled back to "
+            f", but the rollback did not complete either: {why(back, timeout)}")
+        raise RunFailed(f"rollout of {image} on {workload} failed: {failure}; rolled back to "
                         f"{before}{tail}")
     digest = ""
     for dep in cluster.kubero_app_deployments(ns, name):
         for c in dep["spec"]["template"]["spec"]["containers"]:
             if c.get("image") == after:
-                digests = {refs.digest_of(i) for i in cluster.pod_image_ids(dep, c["name"])}
+                digests = {digest_of(i) for i in cluster.pod_image_ids(dep, c["name"])}
                 digests.discard("")
                 digest = digest or (digests.pop() if len(digests) == 1 else "")
     env = kubero_env_record(cluster.kubero_app_env_vars(cluster.get_kubero_app(ns, name)))
@@ -83,11 +84,11 @@ def kubero_rollout(ctx, cluster: Cluster, target: Target, image: str,
 
 def _kubero_timeout(cluster: Cluster, target: Target, ns: str, name: str) -> float:
     deployments = cluster.kubero_app_deployments(ns, name)
-    return _timeout(target, max([d["spec"].get("progressDeadlineSeconds") or 600
+    return timeout_for(target, max([d["spec"].get("progressDeadlineSeconds") or 600
                                  for d in deployments] or [600]))
 
 
-def _watch_kubero(ctx, cluster: Cluster, ns: str, name: str, timeout: float,
+def _watch_kubero(ctx: RunContext, cluster: Cluster, ns: str, name: str, timeout: float,
                   expect_env: list[dict] | None, dropped: frozenset = frozenset()):
     """With an env change and the same image, the operator's Deployment looks complete
     until the operator renders the new env: wait for that first, then watch the rollout."""

@@ -12,10 +12,10 @@ from django.conf import settings
 from django.db import models
 
 from envs.models import Environment
-from portal.api.errors import ApiError
 from portal.runs.models import Run
 
-from . import refs
+from .components import short
+from .images import pin
 
 
 class Target(models.Model):
@@ -49,7 +49,7 @@ class Target(models.Model):
 
     @property
     def component_name(self) -> str:
-        return refs.short(self.component)
+        return short(self.component)
 
     @property
     def kind(self) -> str:
@@ -62,7 +62,7 @@ class Target(models.Model):
         return bool(self.kuberoapp or (self.deployment and self.container))
 
     def effective_namespace(self) -> str:
-        return self.namespace or refs.environment_namespace(self.environment)
+        return self.namespace or self.environment.namespace
 
     def describe(self) -> str:
         ns = self.effective_namespace()
@@ -75,56 +75,6 @@ class Target(models.Model):
     def live_release(self) -> Release | None:
         return (Release.objects.filter(environment=self.environment, component=self.component,
                                        status=Release.Status.LIVE).order_by("-id").first())
-
-    # --- starting runs (the UI and the API call these) ---------------------------------
-
-    @classmethod
-    def for_component(cls, env: Environment, component: str, field: str = "component"
-                      ) -> Target:
-        """The component's target in ``env``; a new one found from catalog annotations
-        when the owner has set none (resolved by the run, named on the page if ambiguous)."""
-        try:
-            ref = refs.normalize_component(component)
-        except ValueError as exc:
-            raise ApiError("invalid", f"{field}: {exc}", fields={field: [str(exc)]})
-        target, _ = cls.objects.get_or_create(environment=env, component=ref)
-        return target
-
-    def _start(self, kind: str, request, **params) -> Run:
-        env = self.environment
-        return Run.start(kind, target=env.target, lock_key=env.lock_key, request=request,
-                         params={"environment": env.name, "component": self.component,
-                                 "target": self.pk, **params})
-
-    def start_deploy(self, image: str, reason: str, request, force: bool = False) -> Run:
-        try:
-            image = refs.validate_image(image)
-        except ValueError as exc:
-            raise ApiError("invalid", f"image: {exc}", fields={"image": [str(exc)]})
-        if self.kuberoapp and "@" in image:
-            msg = "a KuberoApp target takes repository:tag, not a digest"
-            raise ApiError("invalid", f"image: {msg}", fields={"image": [msg]})
-        return self._start("deploy", request, image=image, reason=(reason or "")[:1000],
-                           force=bool(force))
-
-    def start_restart(self, request, reason: str = "") -> Run:
-        return self._start("restart", request, reason=(reason or "")[:1000])
-
-    def start_promote(self, source: Environment, request, reason: str = "") -> Run:
-        if source.pk == self.environment.pk:
-            msg = "promote from another environment"
-            raise ApiError("invalid", f"from: {msg}", fields={"from": [msg]})
-        expected = refs.previous_tier(self.environment.tier)
-        if expected is None or source.tier != expected:
-            msg = (f"promotions go dev -> test -> prod: {self.environment.name} "
-                   f"({self.environment.tier}) takes from a {expected or 'no'}-tier environment"
-                   f", not {source.name} ({source.tier})")
-            raise ApiError("invalid", f"from: {msg}", fields={"from": [msg]})
-        if not Target.objects.filter(environment=source, component=self.component).exists():
-            msg = f"{self.component} has no deploy target in {source.name}"
-            raise ApiError("invalid", f"from: {msg}", fields={"from": [msg]})
-        return self._start("promote", request, reason=(reason or "")[:1000], **{
-            "from": source.name})
 
     def to_dict(self) -> dict:
         return {
@@ -186,12 +136,7 @@ class Release(models.Model):
     @property
     def pinned(self) -> str:
         """The exact image to run elsewhere: by digest when known."""
-        return refs.pin(self.image, self.digest)
-
-    def start_rollback(self, request, reason: str = "") -> Run:
-        target = Target.for_component(self.environment, self.component)
-        return target._start("rollback", request, release=self.pk, image=self.image,
-                             reason=(reason or f"rollback to release #{self.pk}")[:1000])
+        return pin(self.image, self.digest)
 
     def to_dict(self) -> dict:
         return {

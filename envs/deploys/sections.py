@@ -5,8 +5,9 @@ from __future__ import annotations
 from envs.sections import dashboard_section, env_section, head
 
 from . import promotions
-from .cluster import cluster_info, live_status, output_sources
+from .connection import cluster_info, output_sources
 from .models import Release
+from .status import live_status
 
 
 def _age(seconds: int) -> str:

@@ -1,5 +1,5 @@
 """Pages and form posts for deploys. Each post validates with the API's serializers and
-calls the same functions as the API, then shows the run or the error."""
+calls the same services as the API, then shows the run or the error."""
 
 from __future__ import annotations
 
@@ -7,22 +7,29 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
-from envs.guards import require_confirmation
 from envs.models import Environment
 from portal.runs.pages import start_from_form
 
-from . import api, promotions
-from .models import Target
+from . import promotions, services
+from .serializers import (
+    ClusterFromOutputSerializer,
+    ClusterSerializer,
+    ComponentInput,
+    DeployInput,
+    PromoteInput,
+    RollbackInput,
+    TargetInput,
+)
 
 
 def _act(request, env: Environment, fn):
     return start_from_form(request, fn, f"/envs/{env.name}/")
 
 
-def _valid(serializer_class, request) -> dict:
-    data = serializer_class(data=request.POST)
-    data.is_valid(raise_exception=True)
-    return data.validated_data
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 @require_POST
@@ -31,11 +38,11 @@ def set_cluster(request, name: str):
 
     def go():
         if request.POST.get("clear"):
-            api.set_cluster(env, None, request)
+            services.set_cluster(env, None, request)
             messages.info(request, f"Cluster connection of {env.name} removed.")
             return None
-        data = _valid(api.ClusterSerializer, request)
-        info = api.set_cluster(env, data["kubeconfig"], request)
+        data = _valid(ClusterSerializer, request.POST)
+        info = services.set_cluster(env, data["kubeconfig"], request)
         messages.success(request, f"Cluster connection of {env.name} set: {info['server']}.")
         return None
     return _act(request, env, go)
@@ -46,8 +53,8 @@ def cluster_from_output(request, name: str):
     env = get_object_or_404(Environment, name=name)
 
     def go():
-        data = _valid(api.ClusterFromOutputSerializer, request)
-        info = api.cluster_from_output(env, data["source"], data["output"], request)
+        data = _valid(ClusterFromOutputSerializer, request.POST)
+        info = services.cluster_from_output(env, data["source"], data["output"], request)
         messages.success(request, f"Cluster connection of {env.name} set from output "
                          f"{data['output']} of {data['source']}: {info['server']}.")
         return None
@@ -63,9 +70,7 @@ def set_target(request, name: str):
         post["auto_rollback"] = "true" if request.POST.get("auto_rollback") else "false"
         if not post.get("rollout_timeout"):
             post.pop("rollout_timeout", None)
-        data = api.TargetInput(data=post)
-        data.is_valid(raise_exception=True)
-        target = api.set_target(env, data.validated_data, request)
+        target = services.set_target(env, _valid(TargetInput, post), request)
         if target.unresolved_reason:
             messages.warning(request, f"{target.component}: {target.unresolved_reason}")
         else:
@@ -79,10 +84,10 @@ def deploy(request, name: str):
     env = get_object_or_404(Environment, name=name)
 
     def go():
-        data = _valid(api.DeployInput, request)
-        require_confirmation(env, request.POST)
-        target = Target.for_component(env, data["component"])
-        return target.start_deploy(data["image"], data.get("reason", ""), request)
+        data = _valid(DeployInput, request.POST)
+        return services.start_deploy(env, data["component"], data["image"], request,
+                                     reason=data.get("reason", ""),
+                                     confirm=request.POST.get("confirm"))
     return _act(request, env, go)
 
 
@@ -91,10 +96,10 @@ def rollback(request, name: str):
     env = get_object_or_404(Environment, name=name)
 
     def go():
-        data = _valid(api.RollbackInput, request)
-        release = api.release_of(env, data["component"], data["release"])
-        require_confirmation(env, request.POST)
-        return release.start_rollback(request, data.get("reason", ""))
+        data = _valid(RollbackInput, request.POST)
+        return services.start_rollback(env, data["component"], data["release"], request,
+                                       reason=data.get("reason", ""),
+                                       confirm=request.POST.get("confirm"))
     return _act(request, env, go)
 
 
@@ -103,11 +108,10 @@ def promote(request, name: str):
     env = get_object_or_404(Environment, name=name)
 
     def go():
-        data = _valid(api.PromoteInput, request)
-        source = api.source_environment(env, data.get("from"))
-        require_confirmation(env, request.POST)
-        target = Target.for_component(env, data["component"])
-        return target.start_promote(source, request, data.get("reason", ""))
+        data = _valid(PromoteInput, request.POST)
+        return services.start_promote(env, data["component"], data.get("from"), request,
+                                      reason=data.get("reason", ""),
+                                      confirm=request.POST.get("confirm"))
     return _act(request, env, go)
 
 
@@ -116,10 +120,10 @@ def restart(request, name: str):
     env = get_object_or_404(Environment, name=name)
 
     def go():
-        data = _valid(api.ComponentInput, request)
-        target = api.existing_target(env, data["component"])
-        require_confirmation(env, request.POST)
-        return target.start_restart(request, data.get("reason", ""))
+        data = _valid(ComponentInput, request.POST)
+        return services.start_restart(env, data["component"], request,
+                                      reason=data.get("reason", ""),
+                                      confirm=request.POST.get("confirm"))
     return _act(request, env, go)
 
 

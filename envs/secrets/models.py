@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from envs.models import Environment
 from portal.lib.crypto import EncryptedTextField
+from portal.runs.choices import ACTIVE
+from portal.runs.models import Run
 
 env_var_name = RegexValidator(
     r"^[A-Z_][A-Z0-9_]*$",
@@ -136,7 +138,7 @@ class Secret(models.Model):
 
     @property
     def namespace(self) -> str:
-        return self.k8s_namespace or environment_namespace(self.environment)
+        return self.k8s_namespace or self.environment.namespace
 
     def placement_text(self) -> str:
         parts = []
@@ -184,9 +186,6 @@ class Secret(models.Model):
         """The queued/running rotation of this secret, if any."""
         if hasattr(self, "_active_run"):  # set for a whole list by with_active_runs()
             return self._active_run
-        from portal.runs.choices import ACTIVE
-        from portal.runs.models import Run
-
         for run in Run.objects.filter(kind="rotate_secret", target=self.environment.target,
                                       status__in=ACTIVE):
             if self.pk in (run.params or {}).get("secrets", []):
@@ -197,9 +196,6 @@ class Secret(models.Model):
     def with_active_runs(secrets) -> list[Secret]:
         """The secrets, each with its active rotation looked up in one query for the whole
         list (a list page must not run a query per secret)."""
-        from portal.runs.choices import ACTIVE
-        from portal.runs.models import Run
-
         secrets = list(secrets)
         targets = {s.environment.target for s in secrets}
         by_secret: dict[int, Run] = {}
@@ -246,20 +242,7 @@ class PendingValue(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
-# --- hooks other capabilities call -------------------------------------------------------
-def environment_namespace(env: Environment) -> str:
-    """The environment's Kubernetes namespace, as deploys computes it (read defensively:
-    deploys may be absent); the environment's name otherwise."""
-    try:
-        from envs.deploys.refs import environment_namespace as deploys_namespace
-    except ImportError:
-        return env.name
-    try:
-        return deploys_namespace(env) or env.name
-    except Exception:  # another app's helper must never break a secrets page
-        return env.name
-
-
+# --- read by other features ------------------------------------------------------------
 def terraform_secret_variables(env: Environment) -> dict[str, str]:
     """Secret Terraform variables this app provides for ``env``'s plans: {variable: value}.
 
@@ -273,7 +256,7 @@ def versions_in_effect(env: Environment, namespace: str) -> dict[str, int]:
     """{secret name: version} of the secrets the Kubernetes Secrets of ``namespace`` hold,
     recorded by deploys with each release."""
     out = {}
-    for s in Secret.objects.filter(environment=env).exclude(k8s_secret=""):
+    for s in env.secrets.exclude(k8s_secret=""):  # one environment: one namespace look-up
         if s.namespace == namespace and s.cluster_version:
             out[s.name] = s.cluster_version
     return out

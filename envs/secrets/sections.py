@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from envs.sections import dashboard_section, env_section
 
-from .bundle import auto_export_status
-from .config import config_check
+from .config_keys import config_check
+from .export import auto_export_status
 from .models import Generator, PendingValue, Secret
 
 
@@ -34,15 +34,15 @@ def env_secrets(request, env) -> dict:
 def dashboard_secrets(request, envs) -> dict:
     # Plain values, not model rows: the dashboard needs names, counts and ages only.
     now = timezone.now()
-    rows = {env.pk: {"env": env, "count": 0, "overdue": [], "auto": 0} for env in envs}
+    by_env = {env.pk: {"env": env, "count": 0, "overdue": [], "auto": 0} for env in envs}
     for env_id, name, set_at, rotated_at, max_age, auto in Secret.objects.filter(
-            environment_id__in=rows).order_by("name").values_list(
+            environment_id__in=by_env).order_by("name").values_list(
             "environment_id", "name", "set_at", "rotated_at", "max_age_days", "auto_rotate"):
-        row = rows[env_id]
+        row = by_env[env_id]
         row["count"] += 1
         row["auto"] += bool(auto)
         if Secret.is_overdue(rotated_at or set_at, max_age, now):
             row["overdue"].append(name)
-    rows = list(rows.values())
+    rows = list(by_env.values())
     return {"rows": rows, "export": auto_export_status(),
             "total_overdue": sum(len(r["overdue"]) for r in rows)}

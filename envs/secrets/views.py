@@ -1,17 +1,18 @@
-"""Form posts for secrets. Each validates with the API's serializers and calls the same
-actions as the API, then shows the run or says what was refused (never the value)."""
+"""The secret page and the form posts for secrets. Each post validates with the API's
+serializers and calls the same services as the API, then shows the run or says what was
+refused (never the value)."""
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
-from envs.guards import require_confirmation
 from envs.models import Environment
 from portal.runs.pages import start_from_form
 
-from . import actions, api
+from . import services
 from .models import Secret
+from .serializers import SecretCreate, SecretInput
 
 FORM_FIELDS = ("max_age_days", "generator", "length", "alphabet", "confirm")
 
@@ -37,7 +38,9 @@ def _act(request, env: Environment, fn):
 
 
 def _secret(env: Environment, name: str) -> Secret:
-    return get_object_or_404(Secret, environment=env, name=name)
+    secret = get_object_or_404(Secret, environment=env, name=name)
+    secret.environment = env
+    return secret
 
 
 def detail(request, name: str, secret: str):
@@ -45,7 +48,6 @@ def detail(request, name: str, secret: str):
     forms to set a value, rotate or remove it."""
     env = get_object_or_404(Environment, name=name)
     obj = _secret(env, secret)
-    obj.environment = env
     Secret.with_active_runs([obj])
     return render(request, "secrets/detail.html", {
         "env": env, "x": obj, "confirm": env.is_prod,
@@ -58,10 +60,10 @@ def add(request, name: str):
     env = get_object_or_404(Environment, name=name)
 
     def go():
-        data = api.SecretCreate(data=_form_data(request.POST))
+        data = SecretCreate(data=_form_data(request.POST))
         data.is_valid(raise_exception=True)
-        require_confirmation(env, request.POST)
-        secret, run = actions.create_secret(env, data.to_model(), request)
+        secret, run = services.create_secret(env, data.to_model(), request,
+                                             confirm=request.POST.get("confirm"))
         return run, f"Secret {secret.name} added (version {secret.version})."
     return _act(request, env, go)
 
@@ -72,10 +74,10 @@ def set_value(request, name: str, secret: str):
     obj = _secret(env, secret)
 
     def go():
-        data = api.SecretInput(data=_form_data(request.POST))
+        data = SecretInput(data=_form_data(request.POST))
         data.is_valid(raise_exception=True)
-        require_confirmation(env, request.POST)
-        saved, run = actions.set_value(obj, data.to_model(), request)
+        saved, run = services.set_value(obj, data.to_model(), request,
+                                        confirm=request.POST.get("confirm"))
         return run, f"{saved.name}: version {saved.version} stored."
     return _act(request, env, go)
 
@@ -86,8 +88,7 @@ def rotate(request, name: str, secret: str):
     obj = _secret(env, secret)
 
     def go():
-        require_confirmation(env, request.POST)
-        return actions.rotate(obj, request), ""
+        return services.rotate(obj, request, confirm=request.POST.get("confirm")), ""
     return _act(request, env, go)
 
 
@@ -97,7 +98,6 @@ def delete(request, name: str, secret: str):
     obj = _secret(env, secret)
 
     def go():
-        require_confirmation(env, request.POST)
-        actions.delete(obj, request)
+        services.delete(obj, request, confirm=request.POST.get("confirm"))
         return None, f"{secret} removed from the portal (the Kubernetes Secret is unchanged)."
     return _act(request, env, go)

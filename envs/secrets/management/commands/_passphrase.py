@@ -7,7 +7,7 @@ import sys
 
 from django.core.management.base import CommandError
 
-from envs.secrets.bundle import passphrase_configured
+from envs.secrets.export import passphrase_configured
 
 
 def passphrase(confirm: bool) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from envs.secrets.bundle import bucket_store, export_bytes, export_to_bucket
-from portal.audit.models import record
+from envs.secrets import services
+from envs.secrets.bundle import export_bytes
+from portal.errors import DomainError
 
 from ._passphrase import passphrase
 
@@ -25,22 +25,17 @@ class Command(BaseCommand):
     def handle(self, *args, out=None, bucket=False, **options):
         secret = passphrase(confirm=True)
         if bucket:
-            store = bucket_store()
-            if store is None:
-                raise CommandError("no backup bucket: set PORTAL_BACKUP_BUCKET (and "
-                                   "PORTAL_S3_ENDPOINT_URL, AWS_* for an S3-compatible store)")
-            key, count = export_to_bucket(store, secret)
-            record("secrets.export", actor="manage.py", key=key, count=count)
-            self.stdout.write(f"wrote {count} secrets to s3://{store.bucket}/{key}")
+            try:
+                name, key, count = services.export_to_bucket(secret, actor="manage.py")
+            except DomainError as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(f"wrote {count} secrets to s3://{name}/{key}")
             return
-        data, count = export_bytes(secret)
         if out == "-":
+            data, count = export_bytes(secret)
             self.stdout.buffer.write(data) if hasattr(self.stdout, "buffer") else \
                 self.stdout.write(data.decode())
             return
         path = Path(out)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        record("secrets.export", actor="manage.py", file=str(path.name), count=count)
+        count = services.export_to_file(path, secret, actor="manage.py")
         self.stdout.write(f"wrote {count} secrets to {path} (encrypted)")
