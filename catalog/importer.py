@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.descriptor import CatalogEntity, CatalogResult, Issue
@@ -229,7 +230,11 @@ def _commit(location: Location, result: CatalogResult, outcome: Outcome, run) ->
     outcome.created, outcome.updated = len(to_create), len(to_update)
     outcome.unchanged = len(result.entities) - len(to_create) - len(to_update)
     outcome.orphaned = len(vanished)
-    _commit_relations(location, result, present, outcome)
+    changed = {row.ref for row in to_create} | {row.ref for row in to_update}
+    changed |= {ref for ref, (pk, _fp, orphaned, _h) in stored.items()
+                if ref not in present and not orphaned}
+    small = len(changed) * 5 < max(len(stored), 1)
+    _commit_relations(location, result, present, outcome, changed if small else None)
     # Relations of other locations pointing at entities that exist from now on.
     for chunk in _chunks([row.ref for row in to_create]):
         Relation.objects.filter(target__in=chunk, target_exists=False).update(target_exists=True)
@@ -242,15 +247,30 @@ def _commit(location: Location, result: CatalogResult, outcome: Outcome, run) ->
     outcome.ok = True
 
 
+def _stored_relations(location: Location, changed: set[str] | None) -> dict:
+    rows = location.relations.values_list("id", "source", "type", "target", "target_exists")
+    if changed is None:
+        return {(s, t, tg): (pk, exists) for pk, s, t, tg, exists in rows}
+    out = {}
+    for chunk in _chunks(sorted(changed), 500):
+        for pk, s, t, tg, exists in rows.filter(Q(source__in=chunk) | Q(target__in=chunk)):
+            out[(s, t, tg)] = (pk, exists)
+    return out
+
+
 def _commit_relations(location: Location, result: CatalogResult, present: set[str],
-                      outcome: Outcome) -> None:
+                      outcome: Outcome, changed: set[str] | None = None) -> None:
+    """Store the wanted relations. With ``changed`` (the refs created, updated or orphaned
+    by this import), only rows that touch one of them are compared: every relation is
+    emitted by an entity and names it as source or target, so no other row can differ."""
     wanted = set(result.relations)
+    if changed is not None:
+        wanted = {r for r in wanted if r.source in changed or r.target in changed}
     outside = sorted({r.target for r in wanted} - present)
     known = set(present)
     for chunk in _chunks(outside):
         known.update(Entity.objects.filter(ref__in=chunk).values_list("ref", flat=True))
-    stored = {(s, t, tg): (pk, exists) for pk, s, t, tg, exists in
-              location.relations.values_list("id", "source", "type", "target", "target_exists")}
+    stored = _stored_relations(location, changed) if changed != set() else {}
     stale = [pk for key, (pk, _e) in stored.items() if key not in wanted]
     for chunk in _chunks(stale):
         Relation.objects.filter(pk__in=chunk).delete()

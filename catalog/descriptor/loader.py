@@ -15,6 +15,9 @@ max_files=2000, max_bytes=1 MiB, allow_unknown_kinds=False) -> CatalogResult``
     not loaded and ``eaas.portal/environments`` names without a matching
     Environment entity are warnings; relations are computed in both
     directions. File paths in the result are relative to ``root``.
+    Each file's parse (entities, issues, targets, relations) is cached per
+    process by root-relative name and content hash: an unchanged file is not
+    parsed or validated again (``clear_cache()`` empties it).
 ``validate_text(text, filename="catalog-info.yaml", *, allow_unknown_kinds=False)``
     Validate a YAML string (dry-run API): same per-entity checks and
     duplicate detection; nothing is read from disk, Location targets are not
@@ -24,10 +27,13 @@ max_files=2000, max_bytes=1 MiB, allow_unknown_kinds=False) -> CatalogResult``
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 
-from portal.lib.yaml_safe import DEFAULT_MAX_BYTES, YamlDocument, YamlError, load_all, load_file
+from portal.lib.yaml_safe import DEFAULT_MAX_BYTES, YamlDocument, YamlError, load_all
 
 from .envfile import read_env_keys
 from .locations import (
@@ -38,11 +44,11 @@ from .locations import (
     follow_locations,
     is_within,
 )
-from .model import CatalogEntity, CatalogResult, Issue
-from .relations import compute_relations
+from .model import CatalogEntity, CatalogResult, Issue, Relation
+from .relations import entity_relations
 from .validate import validate_entity
 
-__all__ = ["load_location", "validate_text"]
+__all__ = ["clear_cache", "load_location", "validate_text"]
 
 _ENV_FILE = ".env.example"
 _ENV_KEY = ("metadata", "annotations", "eaas.portal/environments")
@@ -53,13 +59,60 @@ _Positions = dict[str, dict[tuple, tuple[int, int]]]
 
 
 class _Parsed:
-    __slots__ = ("entities", "issues", "targets", "positions")
+    __slots__ = ("entities", "issues", "targets", "positions", "relations")
 
     def __init__(self) -> None:
         self.entities: list[CatalogEntity] = []
         self.issues: list[Issue] = []
         self.targets: list[Target] = []
         self.positions: _Positions = {}
+        # Relations of each entity (same order as ``entities``), computed once.
+        self.relations: list[list[Relation]] | None = None
+
+
+# What a file parses to depends only on its bytes, its root-relative name and the
+# unknown-kinds switch: a re-import reuses the result of every unchanged file (a refresh
+# re-parses only what changed). Bounded by the entities held; per process.
+_CACHE_MAX_ENTITIES = 60_000
+_cache: OrderedDict[tuple[str, str, bool], _Parsed] = OrderedDict()
+_cache_entities = 0
+_cache_lock = threading.Lock()
+
+
+def _cached_parse(path: str, file: str, allow_unknown_kinds: bool, max_bytes: int) -> _Parsed:
+    global _cache_entities
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        return _parse(YamlError(f"cannot read file: {exc.strerror or exc}"), file)
+    if len(data) > max_bytes:
+        return _parse(YamlError(f"YAML file is larger than the {max_bytes} byte limit"), file)
+    key = (file, hashlib.sha256(data).hexdigest(), allow_unknown_kinds)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    try:
+        docs: list | YamlError = load_all(data, max_bytes=max_bytes)
+    except YamlError as exc:
+        docs = exc
+    parsed = _parse(docs, file, allow_unknown_kinds)
+    with _cache_lock:
+        _cache[key] = parsed
+        _cache_entities += len(parsed.entities) + 1
+        while _cache_entities > _CACHE_MAX_ENTITIES and len(_cache) > 1:
+            _old, dropped = _cache.popitem(last=False)
+            _cache_entities -= len(dropped.entities) + 1
+    return parsed
+
+
+def clear_cache() -> None:
+    global _cache_entities
+    with _cache_lock:
+        _cache.clear()
+        _cache_entities = 0
 
 
 def _parse(
@@ -131,15 +184,10 @@ def load_location(
 
     def targets_of(path: str) -> list[Target]:
         if path not in parsed:
-            try:
-                docs: list | YamlError = load_file(path, max_bytes=max_bytes)
-            except YamlError as exc:
-                docs = exc
-            except OSError as exc:
-                docs = YamlError(f"cannot read file: {exc.strerror or exc}")
             # Issues and entities carry root-relative paths from the start;
             # Target.file is resolved against the root again when followed.
-            parsed[path] = _parse(docs, _rel(path, root_dir), allow_unknown_kinds)
+            parsed[path] = _cached_parse(path, _rel(path, root_dir), allow_unknown_kinds,
+                                         max_bytes)
         return parsed[path].targets
 
     files, follow_issues = follow_locations(
@@ -178,11 +226,14 @@ def _assemble(
     seen: dict[str, CatalogEntity] = {}
     positions: _Positions = {}
     env_cache: dict[str, list[str]] = {}
+    relations: dict[Relation, None] = {}
     for file, p in parsed:
+        if p.relations is None:
+            p.relations = [entity_relations(e) for e in p.entities]
         result.files.append(file)
         for issue in p.issues:
             result.add(issue)
-        for entity in p.entities:
+        for entity, emitted in zip(p.entities, p.relations, strict=True):
             first = seen.get(entity.ref)
             if first is not None:
                 result.add(Issue(file, entity.line, entity.column, entity.ref, "metadata.name",
@@ -191,6 +242,8 @@ def _assemble(
                 continue
             seen[entity.ref] = entity
             positions[entity.ref] = p.positions[entity.ref]
+            for rel in emitted:
+                relations.setdefault(rel, None)
             if root is not None and entity.kind == "Component":
                 entity.config_keys = _config_keys(file, root, env_cache, result)
             result.entities.append(entity)
@@ -198,7 +251,7 @@ def _assemble(
         result.add(issue)
     if cross_checks:
         _dangling_warnings(result, seen, positions)
-    result.relations = compute_relations(result.entities)
+    result.relations = list(relations)
 
 
 def _config_keys(

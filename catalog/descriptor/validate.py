@@ -54,9 +54,12 @@ _PROFILE_FIELDS = ("displayName", "email", "picture")
 _SUBSTITUTIONS = frozenset({"$text", "$json", "$yaml"})
 
 
+# One encoder for every hash: json.dumps with options builds a new encoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def entity_sha256(raw: Any) -> str:
-    data = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(raw).encode("utf-8")).hexdigest()
 
 
 def _is_str(v: Any) -> bool:
