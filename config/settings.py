@@ -117,6 +117,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.LoginRequiredMiddleware",
     "portal.auth.middleware.SignInErrorMiddleware",
+    "portal.middleware.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from portal.api.errors import ApiError
 from portal.audit.models import Outcome, record
-from portal.errors import ConfirmationRequired
+from portal.errors import ConfirmationRequired, NotFound
 
 from .models import Environment
 
@@ -36,5 +35,5 @@ def audit_force(request, env: Environment, check: str, detail: str) -> None:
 def get_environment(name: str) -> Environment:
     env = Environment.objects.filter(name=name).first()
     if env is None:
-        raise ApiError("not_found", f"no environment named {name!r}", 404)
+        raise NotFound(detail=f"no environment named {name!r}")
     return env

@@ -91,6 +91,3 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response.data = body
     return response
 
-
-def conflict(detail: str, **extra) -> ApiError:
-    return ApiError("locked", detail, status.HTTP_409_CONFLICT, **extra)

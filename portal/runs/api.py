@@ -10,11 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal import scopes
-from portal.api.errors import ApiError, conflict
+from portal.api.errors import ApiError
 
 from . import kinds
 from .choices import Status
-from .models import LockHeld, Run, RunLine
+from .models import Run, RunLine
 from .services import cancel_run, start_selfcheck_run
 
 LOG_PAGE = 1000
@@ -83,16 +83,6 @@ class RunStartResponse(serializers.Serializer):
 def started(run: Run) -> Response:
     return Response({"id": run.pk, "kind": run.kind, "status": run.status},
                     status=status.HTTP_201_CREATED)
-
-
-def lock_conflict(held: LockHeld) -> ApiError:
-    holder = held.holder
-    return conflict(
-        str(held),
-        lock=held.key,
-        run=holder.pk if holder else None,
-        run_url=f"/api/runs/{holder.pk}/" if holder else None,
-    )
 
 
 class RunListView(generics.ListAPIView):
