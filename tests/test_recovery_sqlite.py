@@ -79,7 +79,7 @@ from envs.models import Environment
 from envs.secrets.models import Secret
 from portal.runs.models import Run, RunLine
 from django.utils.timezone import now
-env = Environment.objects.create(name="dev", tier="dev")
+env = Environment.objects.create(name="sqlite-app", tier="dev")
 Secret.objects.create(environment=env, name="API_KEY", value="the-sqlite-secret", version=1)
 for i in range(30):
     run = Run.objects.create(kind="selfcheck", target="portal", actor="t", status="succeeded")
@@ -88,10 +88,23 @@ for i in range(30):
 """
 
 
+PLAN_LOCAL = """
+from envs.models import Environment
+from envs.provisioning import services
+from portal.runs.engine import execute_run
+run = services.start_plan(Environment.objects.get(name="local"), None)
+execute_run(run.pk)
+run.refresh_from_db()
+print("PLAN", run.status, run.error[:500])
+"""
+
+
 def test_sqlite_portal_backup_restore_on_a_new_data_dir_and_pre_migrate(tmp_path):
     old, new = tmp_path / "old-vps", tmp_path / "new-vps"
     env = _env(old)
     _manage(env, "migrate", "-v0")
+    _manage(env, "envs_sync")
+    _manage(env, "demo_defaults")  # local's encrypted secret variable
     _manage(env, "shell", "-c", FILL)
     done = _manage(env, "portal_backup")
     assert "verified" in done.stdout
@@ -109,6 +122,9 @@ def test_sqlite_portal_backup_restore_on_a_new_data_dir_and_pre_migrate(tmp_path
                     "print(Secret.objects.get().value, RunLine.objects.count())")
     value, lines = shown.stdout.strip().splitlines()[-1].split()
     assert value == "the-sqlite-secret" and int(lines) >= 1500
+    # and a plan of `local` (its encrypted variables, the restored state) still works
+    plan = _manage(new_env, "shell", "-c", PLAN_LOCAL)
+    assert plan.stdout.strip().splitlines()[-1].startswith("PLAN planned"), plan.stdout
     # a wrong passphrase is a clear error, and nothing is touched
     before = (new / "portal.sqlite3").read_bytes()
     wrong = _manage(_env(new, PORTAL_SELF_BACKUP_PASSPHRASE="nope"), "portal_restore",
