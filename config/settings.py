@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "envs.github",
     "envs.notifications",
     "envs.recovery",
+    "envs.board",
     "catalog",
 ]
 

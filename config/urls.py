@@ -72,6 +72,8 @@ urlpatterns = [
     # /hooks/github/ (top level, signed by GitHub), Settings → GitHub, /api/github/
     path("", include("envs.github.urls")),
     path("api/", include("envs.github.api_urls")),
+    # /board/: components × environments, Deploy / Promote / Rollback in each cell
+    path("", include("envs.board.urls")),
     # Settings → Recovery, /api/portal/ (self-backups, drills, status)
     path("", include("envs.recovery.urls")),
     path("api/", include("envs.recovery.api_urls")),

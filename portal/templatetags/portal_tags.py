@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from django import template
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 
 register = template.Library()
@@ -72,3 +74,61 @@ def run_timeline(runs, hours: int = 24, width: int = 1000):
         '<svg class="timeline" viewBox="0 0 {} {}" role="img" aria-label="Run timeline">'
         "{}{}{}</svg>", width, height, ticks, labels, bar_html,
     )
+
+
+def _ago_text(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    if seconds < 45:
+        return "just now"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if unit == 'day' and n > 1 else ''} ago"
+    return "just now"
+
+
+@register.filter
+def ago(moment):
+    """A relative time ("5 min ago") with the exact time on hover (and for machines)."""
+    if not moment:
+        return "–"
+    if isinstance(moment, str):
+        parsed = parse_datetime(moment)
+        if parsed is None:
+            return moment
+        moment = parsed
+    local = timezone.localtime(moment) if timezone.is_aware(moment) else moment
+    seconds = (timezone.now() - moment).total_seconds() if timezone.is_aware(moment) else 0
+    return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(),
+                       local.strftime("%Y-%m-%d %H:%M:%S %Z").strip(), _ago_text(seconds))
+
+
+def _plain(value):
+    """JSON-able: dates as ISO text, anything else unknown as its text."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+@register.filter
+def as_json(value) -> str:
+    """Parameters, details and outputs as JSON (never a Python repr: no None, True, '')."""
+    return json.dumps(_plain(value), indent=None, ensure_ascii=False, sort_keys=True)
+
+
+@register.filter
+def readable(value) -> str:
+    """A value for a field on a page: yes/no, – for nothing, JSON for structures."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict | list | tuple):
+        return as_json(value)
+    return str(value)
