@@ -24,7 +24,7 @@ from portal.runs.kinds import RunKind, register
 from portal.runs.models import Run
 from portal.runs.schedules import SCHEDULES
 
-from . import bucket, drill, dump, gitmirror, restore, retention, services
+from . import bucket, clickhouse, drill, dump, gitmirror, restore, retention, services, volume
 from .models import KEY_PREFIX, Backup, BackupSource, Kind
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,10 @@ def execute_backup(ctx):
     timings = {}
     if source.kind == Kind.GIT:
         backup = gitmirror.backup_git(ctx, source, store)
+    elif source.kind == Kind.VOLUME:
+        backup = volume.backup_volume(ctx, source)
+    elif source.kind == Kind.CLICKHOUSE:
+        backup = clickhouse.backup_clickhouse(ctx, source, store)
     else:
         started = time.monotonic()
         backup = dump.backup_postgres(ctx, source, store)
@@ -80,17 +84,25 @@ def execute_backup(ctx):
                   "sha256": backup.sha256, "verification": backup.verification,
                   "flagged": backup.flagged, "tables": len(backup.row_counts)}
     try:
-        ctx.result["retention"] = retention.apply(source, store, ctx.log)
+        ctx.result["retention"] = _retention(ctx, source, store)
     except S3Error as exc:
         raise RunFailed(f"backup #{backup.pk} is stored and verified, but retention "
                         f"failed: {exc}") from None
+
+
+def _retention(ctx, source: BackupSource, store) -> dict:
+    if source.kind == Kind.VOLUME:
+        return volume.apply_retention(ctx, source)
+    if source.kind == Kind.CLICKHOUSE:
+        return clickhouse.apply_retention(ctx, source, store)
+    return retention.apply(source, store, ctx.log)
 
 
 def execute_retention(ctx):
     source = _source(ctx)
     store = _store(ctx)
     try:
-        ctx.result = retention.apply(source, store, ctx.log)
+        ctx.result = _retention(ctx, source, store)
     except S3Error as exc:
         raise RunFailed(f"retention failed: {exc}") from None
 
@@ -102,15 +114,22 @@ def execute_restore(ctx):
         raise RunFailed("the backup no longer exists")
     if backup.deleted_at:
         raise RunFailed(f"backup #{backup.pk} was deleted ({backup.deleted_reason})")
-    if backup.source.kind != Kind.POSTGRES:
-        raise RunFailed("only PostgreSQL backups can be restored by the portal; see the "
-                        "README for git bundles")
+    kind = backup.source.kind
+    if kind == Kind.GIT:
+        raise RunFailed("only PostgreSQL, volume and ClickHouse backups can be restored by "
+                        "the portal; see the README for git bundles")
     ctx.secret(*backup.source.secrets())
-    store = _store(ctx)
-    ctx.result = restore.restore_postgres(ctx, store, backup)
+    if kind == Kind.VOLUME:
+        ctx.result = volume.restore_volume(ctx, backup, ctx.run.params.get("target", ""),
+                                           bool(ctx.run.params.get("replace_live")))
+    elif kind == Kind.CLICKHOUSE:
+        ctx.result = clickhouse.restore_clickhouse(ctx, backup)
+    else:
+        ctx.result = restore.restore_postgres(ctx, _store(ctx), backup)
     record("backup.restored", target=ctx.run.target, actor=ctx.run.actor, run=ctx.run,
            backup=backup.pk, source=backup.source.name, path=ctx.result["path"],
-           kept_as=ctx.result["kept_as"], safety_backup=ctx.result.get("safety_backup"))
+           kept_as=ctx.result["kept_as"], safety_backup=ctx.result.get("safety_backup"),
+           into=ctx.result.get("target") or ctx.result.get("databases"))
 
 
 def execute_drill(ctx):

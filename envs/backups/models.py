@@ -19,6 +19,7 @@ from django.db import models
 from django.utils import timezone
 
 from envs.models import Environment, dns_label
+from portal.lib.clickhouse import ClickHouseConn, ClickHouseError
 from portal.lib.crypto import EncryptedTextField
 from portal.lib.pg import PgConn, PgError
 from portal.runs.models import Run
@@ -29,6 +30,8 @@ KEY_PREFIX = "backups"
 class Kind(models.TextChoices):
     POSTGRES = "postgres", "PostgreSQL database"
     GIT = "git", "Git repository mirror"
+    VOLUME = "volume", "Volume (files, restic)"
+    CLICKHOUSE = "clickhouse", "ClickHouse databases"
 
 
 class Frequency(models.TextChoices):
@@ -55,6 +58,13 @@ class BackupSource(models.Model):
     # Git: the repository to mirror, and an optional HTTPS token (never put in argv).
     repo_url = EncryptedTextField(null=True, blank=True)
     repo_token = EncryptedTextField(null=True, blank=True)
+    # Volume: a directory on the worker's host (k3s local-path volumes live under
+    # /var/lib/rancher/k3s/storage), backed up with restic; globs relative to it.
+    path = models.CharField(max_length=1000, blank=True)
+    include = models.JSONField(default=list, blank=True)
+    exclude = models.JSONField(default=list, blank=True)
+    # ClickHouse: the databases to BACKUP (database_url holds the http(s):// URL).
+    databases = models.JSONField(default=list, blank=True)
     # Schedule, in UTC. Weekly runs on `weekday` (0 = Monday).
     frequency = models.CharField(max_length=10, choices=Frequency.choices,
                                  default=Frequency.DAILY)
@@ -67,6 +77,7 @@ class BackupSource(models.Model):
     keep_weekly = models.PositiveIntegerField(null=True, blank=True)
     keep_monthly = models.PositiveIntegerField(null=True, blank=True)
     # Client-side encryption on top of the bucket's own; the key stays in the encrypted store.
+    # For a volume it is the restic repository's password (restic always encrypts).
     encrypt = models.BooleanField(default=False)
     encryption_key = EncryptedTextField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -80,6 +91,8 @@ class BackupSource(models.Model):
         return f"{self.environment.name}/{self.name}"
 
     def save(self, *args, **kwargs):
+        if self.kind == Kind.VOLUME and not self.encryption_key:
+            self.encryption_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
         if self.encrypt and not self.encryption_key:
             self.encryption_key = base64.b64encode(os.urandom(32)).decode()
         super().save(*args, **kwargs)
@@ -96,10 +109,16 @@ class BackupSource(models.Model):
 
     def new_key(self, run_id: int, now: datetime | None = None, tag: str = "") -> str:
         stamp = (now or timezone.now()).strftime("%Y%m%dT%H%M%SZ")
-        ext = "bundle" if self.kind == Kind.GIT else "dump.zst"
+        exts: dict[str, str] = {Kind.GIT: "bundle", Kind.CLICKHOUSE: "clickhouse"}
+        ext = exts.get(self.kind, "dump.zst")
         return f"{self.prefix}{stamp}-run{run_id}{'-' + tag if tag else ''}.{ext}"
 
     # --- secrets (worker only) ----------------------------------------------------------
+    @property
+    def restic_prefix(self) -> str:
+        """The restic repository of a volume source, inside the source's prefix."""
+        return f"{self.prefix}restic"
+
     def key_bytes(self) -> bytes | None:
         return base64.b64decode(self.encryption_key) if self.encryption_key else None
 
@@ -122,6 +141,12 @@ class BackupSource(models.Model):
         """Every form of every secret, for the run's redactor."""
         values = [self.database_url, self.admin_url, self.repo_url, self.repo_token,
                   self.encryption_key]
+        if self.kind == Kind.CLICKHOUSE:
+            try:
+                values.append(ClickHouseConn.parse(self.database_url or "").password)
+            except ClickHouseError:
+                pass
+            return [v for v in values if v]
         for url in (self.database_url, self.admin_url):
             try:
                 values.append(PgConn.parse(url).password if url else None)
@@ -133,6 +158,19 @@ class BackupSource(models.Model):
         """What the owner may see: kind, database and host, never the URL or user."""
         if self.kind == Kind.GIT:
             return "git mirror"
+        if self.kind == Kind.VOLUME:
+            parts = [f"volume {self.path}"]
+            if self.include:
+                parts.append("only " + ", ".join(self.include))
+            if self.exclude:
+                parts.append("excluding " + ", ".join(self.exclude))
+            return "; ".join(parts)
+        if self.kind == Kind.CLICKHOUSE:
+            try:
+                c = ClickHouseConn.parse(self.database_url or "")
+            except ClickHouseError:
+                return "unparsable ClickHouse URL"
+            return f"ClickHouse {', '.join(self.databases)} on {c.host}:{c.port}"
         try:
             p = dict(PgConn.parse(self.database_url or "").params)
         except PgError:
@@ -188,11 +226,13 @@ class Backup(models.Model):
     raw_size = models.BigIntegerField(default=0, help_text="pg_dump / bundle bytes")
     sha256 = models.CharField(max_length=64)
     encrypted = models.BooleanField(default=False)
-    tool_version = models.CharField(max_length=40, blank=True)  # pg_dump or git
+    tool_version = models.CharField(max_length=40, blank=True)  # pg_dump, git, restic, ...
     server_version = models.CharField(max_length=40, blank=True)
     duration = models.FloatField(default=0)
-    # "schema.table" -> rows, counted in the dump's own snapshot.
+    # "schema.table" -> rows, counted in the dump's own snapshot (ClickHouse: "db.table";
+    # a volume: {"files": n}). A volume's restic snapshot id is in `snapshot`.
     row_counts = models.JSONField(default=dict, blank=True)
+    snapshot = models.CharField(max_length=80, blank=True)
     verification = models.CharField(max_length=10, choices=Verification.choices,
                                     default=Verification.PENDING)
     verify_detail = models.TextField(blank=True)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from envs.sections import dashboard_section, env_section, head
 
 from . import bucket
-from .models import Backup, BackupSource, Drill, Verification
+from .models import Backup, BackupSource, Drill, Frequency, Verification
 
 FRESH = timedelta(hours=26)  # a daily backup plus slack
+WEEKLY_FRESH = FRESH + timedelta(days=6)  # a weekly source (ClickHouse, git) plus slack
 
 
 def env_status(env, now=None) -> dict:
@@ -23,7 +24,7 @@ def env_status(env, now=None) -> dict:
 
 def env_statuses(envs, now=None) -> list[dict]:
     """Backup freshness, last successful drill and the newest flagged backup of several
-    environments in four aggregate queries, whatever the number of environments or rows."""
+    environments in five aggregate queries, whatever the number of environments or rows."""
     now = now or timezone.now()
     ids = [env.pk for env in envs]
 
@@ -35,6 +36,18 @@ def env_statuses(envs, now=None) -> list[dict]:
     sources = dict(BackupSource.objects.filter(environment_id__in=ids).order_by()
                    .values("environment_id").annotate(n=Count("id"))
                    .values_list("environment_id", "n"))
+    # Each source against its own schedule: a weekly ClickHouse backup is fresh for a week,
+    # and a failing volume backup warns even while the databases' backups are fine.
+    overdue: dict[int, list[dict]] = {}
+    for row in (BackupSource.objects.filter(environment_id__in=ids).order_by("name")
+                .values("environment_id", "name", "kind", "frequency", "created_at")
+                .annotate(last=Max("backups__created_at", filter=Q(
+                    backups__verification=Verification.VERIFIED,
+                    backups__deleted_at__isnull=True)))):
+        window = WEEKLY_FRESH if row["frequency"] == Frequency.WEEKLY else FRESH
+        if row["last"] is None or row["last"] < now - window:
+            row["window_hours"] = int(window.total_seconds() // 3600)
+            overdue.setdefault(row["environment_id"], []).append(row)
     latest = newest(Backup.objects.filter(deleted_at__isnull=True,
                                           verification=Verification.VERIFIED))
     drills = newest(Drill.objects.filter(passed=True))
@@ -46,9 +59,11 @@ def env_statuses(envs, now=None) -> list[dict]:
     rows = []
     for env in envs:
         count, last, drill = sources.get(env.pk, 0), latest.get(env.pk), drills.get(env.pk)
+        late = overdue.get(env.pk, [])
         rows.append({
             "env": env, "sources": count, "last_verified": last,
-            "stale": bool(count) and (last is None or last < now - FRESH),
+            "stale": bool(late), "overdue": late,
+            "daily_overdue": any(r["frequency"] != Frequency.WEEKLY for r in late),
             "drill": drill, "drill_days": (now - drill).days if drill else None,
             "flagged": flagged.get(env.pk),
         })

@@ -5,6 +5,8 @@ them (they hold passwords)."""
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 import socket
 from datetime import time
 from urllib.parse import urlsplit
@@ -12,6 +14,7 @@ from urllib.parse import urlsplit
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from portal.lib.clickhouse import ClickHouseConn, ClickHouseError
 from portal.lib.pg import PgConn, PgError
 from portal.runs.models import Run
 
@@ -55,6 +58,16 @@ class SourceSerializer(serializers.ModelSerializer):
     admin_url = serializers.CharField(write_only=True, required=False, allow_blank=True)
     repo_url = serializers.CharField(write_only=True, required=False)
     repo_token = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    # A volume's restic password (default: generated); write-only like every secret.
+    repo_password = serializers.CharField(write_only=True, required=False, min_length=16,
+                                          source="encryption_key")
+    path = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    include = serializers.ListField(child=serializers.CharField(max_length=300),
+                                    required=False, max_length=50)
+    exclude = serializers.ListField(child=serializers.CharField(max_length=300),
+                                    required=False, max_length=50)
+    databases = serializers.ListField(child=serializers.CharField(max_length=200),
+                                      required=False, max_length=50)
     environment = serializers.CharField(source="environment.name", read_only=True)
     description = serializers.CharField(source="describe", read_only=True)
     has_admin_url = serializers.SerializerMethodField()
@@ -66,7 +79,8 @@ class SourceSerializer(serializers.ModelSerializer):
         model = BackupSource
         fields = ["id", "environment", "name", "kind", "description", "has_admin_url",
                   "database_url", "admin_url", "repo_url", "repo_token",
-                  "frequency", "at", "weekday", "schedule", "keep_days", "keep_daily",
+                  "repo_password", "path", "include", "exclude", "databases", "frequency",
+                  "at", "weekday", "schedule", "keep_days", "keep_daily",
                   "keep_weekly", "keep_monthly", "retention", "encrypt", "last_backup",
                   "created_at"]
         read_only_fields = ["id", "created_at"]
@@ -102,6 +116,12 @@ class SourceSerializer(serializers.ModelSerializer):
                         errors[field] = ["not a valid PostgreSQL connection URL"]
             if data.get("repo_url"):
                 errors["repo_url"] = ["only for kind 'git'"]
+        elif kind == Kind.VOLUME:
+            errors.update(_volume_problems(data))
+        elif kind == Kind.CLICKHOUSE:
+            errors.update(_clickhouse_problems(data))
+            data.setdefault("frequency", Frequency.WEEKLY)
+            data.setdefault("at", time(3, 30))
         else:
             if not data.get("repo_url"):
                 errors["repo_url"] = ["required for a git source"]
@@ -111,16 +131,78 @@ class SourceSerializer(serializers.ModelSerializer):
                 errors["database_url"] = ["only for kind 'postgres'"]
             data.setdefault("frequency", Frequency.WEEKLY)
             data.setdefault("at", time(3, 0))
+        if kind != Kind.VOLUME and data.get("encryption_key"):
+            errors["repo_password"] = ["only for kind 'volume'"]
+        for field in ("path", "include", "exclude"):
+            if kind != Kind.VOLUME and data.get(field):
+                errors[field] = ["only for kind 'volume'"]
+        if kind != Kind.CLICKHOUSE and data.get("databases"):
+            errors["databases"] = ["only for kind 'clickhouse'"]
         if errors:
             raise serializers.ValidationError(errors)
         return data
 
 
+_CH_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _volume_problems(data) -> dict:
+    errors: dict[str, list[str]] = {}
+    path = (data.get("path") or "").strip()
+    if not path:
+        errors["path"] = ["required for a volume source: a directory on the worker's host"]
+    elif not os.path.isabs(path) or ".." in path.split("/") or path.rstrip("/") in ("", "/"):
+        errors["path"] = ["an absolute directory path, not / and without '..'"]
+    else:
+        data["path"] = os.path.normpath(path)
+    for field in ("include", "exclude"):
+        for pattern in data.get(field) or []:
+            if not pattern.strip() or any(ord(ch) < 32 for ch in pattern):
+                errors[field] = ["patterns are non-empty, without control characters"]
+            elif field == "include" and (pattern.startswith("/") or ".." in pattern.split("/")):
+                errors[field] = ["include patterns are relative to the path, without '..'"]
+    if data.get("database_url") or data.get("admin_url") or data.get("repo_url"):
+        errors["database_url"] = ["not for kind 'volume'"]
+    if data.get("encrypt"):
+        errors["encrypt"] = ["restic encrypts a volume repository anyway: leave it off"]
+    return errors
+
+
+def _clickhouse_problems(data) -> dict:
+    errors: dict[str, list[str]] = {}
+    url = data.get("database_url")
+    if not url:
+        errors["database_url"] = ["required for a ClickHouse source: http(s)://user:password@"
+                                  "host:8123"]
+    else:
+        try:
+            ClickHouseConn.parse(url)
+        except ClickHouseError:  # the message never quotes the URL (it holds a password)
+            errors["database_url"] = ["not a ClickHouse URL: http(s)://user:password@host:port"]
+    names = data.get("databases") or []
+    if not names:
+        errors["databases"] = ["name the databases to back up (SigNoz: signoz_traces, "
+                               "signoz_metrics, signoz_logs, ...)"]
+    elif any(not _CH_NAME.match(n) for n in names) or len(set(names)) != len(names):
+        errors["databases"] = ["database names: letters, digits and '_', each once"]
+    elif any(n.lower() in ("system", "information_schema") for n in names):
+        errors["databases"] = ["system databases are not backed up"]
+    if data.get("admin_url") or data.get("repo_url"):
+        errors["admin_url"] = ["not for kind 'clickhouse'"]
+    if data.get("encrypt"):
+        errors["encrypt"] = ["ClickHouse writes the backup itself: use the bucket's "
+                             "encryption"]
+    return errors
+
+
 def source_form_data(post) -> dict:
     """The page's add-a-source form as the API's body: empty fields are left out, the
-    encrypt checkbox is a boolean."""
+    encrypt checkbox is a boolean, list fields are one entry a line (or comma-separated)."""
     data = {k: v for k, v in post.items() if k != "csrfmiddlewaretoken" and v != ""}
     data["encrypt"] = post.get("encrypt") == "on"
+    for field in ("include", "exclude", "databases"):
+        if field in data:
+            data[field] = [p.strip() for p in re.split(r"[\n,]", data[field]) if p.strip()]
     return data
 
 
@@ -154,7 +236,13 @@ class StartBackupSerializer(serializers.Serializer):
         help_text="name of a backup source of this environment")
 
 
-RestoreRequest = inline_serializer("RestoreRequest", {"confirm": serializers.CharField(
-    required=False, help_text="the environment's name; required for prod")})
+RestoreRequest = inline_serializer("RestoreRequest", {
+    "confirm": serializers.CharField(required=False,
+                                     help_text="the environment's name; required for prod"),
+    "target": serializers.CharField(required=False, help_text="volume: the directory to "
+                                    "restore into (default <path>.restored-<id>)"),
+    "replace_live": serializers.CharField(required=False, help_text="volume: the live path, "
+                                          "repeated, to replace it (the old tree is kept)"),
+})
 DrillRequest = inline_serializer("DrillRequest", {"source": serializers.CharField(
     required=False, help_text="only this source (default: every PostgreSQL source)")})

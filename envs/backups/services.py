@@ -6,6 +6,8 @@ refusal is a DomainError (portal.errors) saying why; a held lock is LockHeld."""
 
 from __future__ import annotations
 
+import os
+
 from django.db import IntegrityError, transaction
 
 from envs.guards import require_confirmation
@@ -14,6 +16,7 @@ from portal.audit.models import record
 from portal.errors import Conflict, Invalid, NotConfigured, NotFound
 from portal.runs.models import Run
 
+from . import volume
 from .models import Backup, BackupSource, Kind
 
 
@@ -80,18 +83,43 @@ def start_retention(source: BackupSource, request=None) -> Run:
 def start_restore(backup: Backup, data=None, request=None) -> Run:
     """Checks, the prod guard, then a restore run holding the environment's lock."""
     env = backup.source.environment
-    if backup.source.kind != Kind.POSTGRES:
-        raise Invalid("not_restorable", "only PostgreSQL backups can be restored by the "
-                      "portal; a git bundle is restored with `git clone <bundle>`")
+    data = data or {}
+    if backup.source.kind == Kind.GIT:
+        raise Invalid("not_restorable", "a git bundle is restored by hand: "
+                      "`git clone <bundle>`")
     if backup.deleted_at:
         raise Conflict("deleted", f"backup #{backup.pk} was deleted ({backup.deleted_reason})")
     if not backup.is_verified:
         raise Conflict("not_verified", f"backup #{backup.pk} is {backup.verification}: only "
                        "verified backups are restored")
-    require_confirmation(env, data or {})
+    require_confirmation(env, data)
+    params: dict = {"backup": backup.pk, "source": backup.source.name}
+    if backup.source.kind == Kind.VOLUME:
+        params.update(_volume_restore_params(backup, data))
     return _started(Run.start("restore", target=env.target, lock_key=env.lock_key,
-                              params={"backup": backup.pk, "source": backup.source.name},
-                              request=request))
+                              params=params, request=request))
+
+
+def _volume_restore_params(backup: Backup, data) -> dict:
+    """Into a new directory (default ``<path>.restored-<id>``); over the live path only when
+    ``replace_live`` repeats the live path exactly."""
+    source = backup.source
+    replace = str(data.get("replace_live") or "").strip()
+    if replace:
+        if replace.rstrip("/") != source.path.rstrip("/"):
+            raise Invalid("confirm_live", f"to replace the live path, replace_live must be "
+                          f"exactly {source.path!r}",
+                          fields={"replace_live": ["must repeat the live path"]})
+        return {"replace_live": True, "target": source.path}
+    target = str(data.get("target") or "").strip() or volume.default_target(source, backup)
+    if not os.path.isabs(target) or ".." in target.split("/"):
+        raise Invalid("bad_target", "the target must be an absolute path without '..'",
+                      fields={"target": ["an absolute path"]})
+    if volume.touches_live(source, target):
+        raise Invalid("confirm_live", f"{target} is the live path {source.path} or inside "
+                      "it: restore elsewhere, or confirm with replace_live",
+                      fields={"target": ["is (inside) the live path"]})
+    return {"target": target}
 
 
 # --------------------------------------------------------------------------- drills
