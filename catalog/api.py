@@ -23,6 +23,7 @@ from .serializers import (
     EntitySummarySerializer,
     ImportStartedSerializer,
     LocationSerializer,
+    PreviewSerializer,
     ValidateResponseSerializer,
 )
 
@@ -33,6 +34,13 @@ def _started(run, location) -> Response:
     return Response({"id": run.pk, "kind": run.kind, "status": run.status,
                      "location": location.pk, "run_url": f"/api/runs/{run.pk}/"},
                     status=status.HTTP_201_CREATED)
+
+
+def _dry_run(request) -> bool:
+    value = request.query_params.get("dry_run")
+    if value is None and isinstance(request.data, dict):
+        value = request.data.get("dry_run")
+    return value in (True, "true", "1", 1)
 
 
 def _entity_or_404(kind: str, namespace: str, name: str) -> Entity:
@@ -81,12 +89,18 @@ class LocationListView(generics.ListCreateAPIView):
     serializer_class = LocationSerializer
     queryset = Location.objects.order_by("pk")
 
-    @extend_schema(responses={201: ImportStartedSerializer})
+    @extend_schema(responses={201: ImportStartedSerializer, 200: PreviewSerializer})
     def post(self, request, *args, **kwargs):
-        """Add a location and start its first import (a run: follow it at run_url)."""
+        """Add a location and start its first import (a run: follow it at run_url). With
+        ``"dry_run": true``: 200 with what the import would create, update and orphan and
+        every error and warning at its file and line; nothing is stored."""
         data = LocationSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = {k: data.validated_data.get(k) for k in services.SOURCE_FIELDS}
+        if _dry_run(request):
+            return Response(services.preview_new_location(
+                token=data.validated_data.get("token"),
+                github_repo=data.validated_data.get("github_repo", ""), **fields))
         location, run = services.add_location(token=data.validated_data.get("token"),
                                               github_repo=data.validated_data.get(
                                                   "github_repo", ""),
@@ -108,10 +122,14 @@ class LocationDetailView(generics.RetrieveUpdateDestroyAPIView):
 
 
 class LocationRefreshView(APIView):
-    @extend_schema(request=None, responses={201: ImportStartedSerializer})
+    @extend_schema(request=None, responses={201: ImportStartedSerializer, 200: PreviewSerializer},
+                   parameters=[OpenApiParameter("dry_run", str, enum=_BOOL)])
     def post(self, request, pk: int):
-        """Refresh now: re-read the location in a new run."""
+        """Refresh now: re-read the location in a new run. ``?dry_run=true``: 200 with what
+        the refresh would create, update and orphan; nothing is stored."""
         location = get_object_or_404(Location, pk=pk)
+        if _dry_run(request):
+            return Response(services.preview(location))
         return _started(services.start_import(location, request=request, refresh=True),
                         location)
 

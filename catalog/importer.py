@@ -61,6 +61,8 @@ class Outcome:
     errors: list[dict] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
     refs: list[str] = field(default_factory=list)
+    # Filled by a dry run: which refs would be created, updated, orphaned.
+    preview: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self) -> dict:
         data = {k: getattr(self, k) for k in (
@@ -111,6 +113,7 @@ def import_location(
     outcome.refs = [e.ref for e in result.entities]
     if dry_run:
         outcome.ok = not errors
+        _preview(location, result, outcome)
         return outcome
     with transaction.atomic():
         # Serialise with any other writer of this location (the run lock normally does).
@@ -197,12 +200,39 @@ def _row(location: Location, e: CatalogEntity, warnings: list[dict], fingerprint
     )
 
 
-def _commit(location: Location, result: CatalogResult, outcome: Outcome, run) -> None:
-    now = timezone.now()
-    warnings_of = defaultdict(list)
+def _warnings_of(outcome: Outcome) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
     for w in outcome.warnings:
         if w.get("entity"):
-            warnings_of[w["entity"]].append(w)
+            out[w["entity"]].append(w)
+    return out
+
+
+def _preview(location: Location, result: CatalogResult, outcome: Outcome) -> None:
+    """What an import would do, as ``_commit`` decides it, writing nothing."""
+    stored = ({ref: (fp, orphaned, had) for ref, fp, orphaned, had in
+               location.entities.values_list("ref", "fingerprint", "orphaned", "has_errors")}
+              if location.pk else {})
+    warnings_of = _warnings_of(outcome)
+    created, updated = [], []
+    for e in result.entities:
+        old = stored.get(e.ref)
+        if old is None:
+            created.append(e.ref)
+        elif old[0] != _fingerprint(e, warnings_of.get(e.ref, [])) or old[1] or old[2]:
+            updated.append(e.ref)
+    present = {e.ref for e in result.entities}
+    orphaned = sorted(ref for ref, (_fp, was_orphan, _h) in stored.items()
+                      if ref not in present and not was_orphan)
+    outcome.preview = {"created": created, "updated": updated, "orphaned": orphaned}
+    outcome.created, outcome.updated, outcome.orphaned = len(created), len(updated), len(orphaned)
+    outcome.unchanged = len(result.entities) - len(created) - len(updated)
+    outcome.relations_added = len(result.relations)
+
+
+def _commit(location: Location, result: CatalogResult, outcome: Outcome, run) -> None:
+    now = timezone.now()
+    warnings_of = _warnings_of(outcome)
     stored = {ref: (pk, fp, orphaned, had)
               for pk, ref, fp, orphaned, had in location.entities.values_list(
                   "id", "ref", "fingerprint", "orphaned", "has_errors")}

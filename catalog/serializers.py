@@ -196,6 +196,23 @@ class ValidateResponseSerializer(serializers.Serializer):
     warnings = ValidateIssueSerializer(many=True)
 
 
+class PreviewSerializer(serializers.Serializer):
+    """A dry run: what the import would do; nothing is stored."""
+
+    ok = serializers.BooleanField(help_text="false: errors; an import would change nothing")
+    dry_run = serializers.BooleanField()
+    entities = serializers.IntegerField()
+    created = serializers.ListField(child=serializers.CharField(), help_text="entity refs")
+    updated = serializers.ListField(child=serializers.CharField())
+    orphaned = serializers.ListField(child=serializers.CharField())
+    unchanged = serializers.IntegerField()
+    relations = serializers.IntegerField()
+    commit = serializers.CharField(allow_blank=True)
+    files = serializers.ListField(child=serializers.CharField())
+    errors = ValidateIssueSerializer(many=True)  # type: ignore[assignment]
+    warnings = ValidateIssueSerializer(many=True)
+
+
 class ImportStartedSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="the run id")
     kind = serializers.CharField()

@@ -17,6 +17,7 @@ from portal.errors import Conflict
 from portal.runs.models import Lock, LockHeld, Run
 
 from .descriptor import validate_text
+from .importer import import_location
 from .models import IMPORT_KIND, Entity, Location
 
 
@@ -49,6 +50,36 @@ def add_location(*, kind: str, target: str, ref: str = "", path: str = "",
         run = start_import(location, request=request)
     assert run is not None  # not scheduled: a held lock raises instead
     return location, run
+
+
+def preview(location: Location, token: str | None = None) -> dict[str, Any]:
+    """What importing ``location`` (saved, or a new unsaved one) would create, update and
+    orphan, with every error and warning at its file and line; nothing is stored. Reads
+    the source in this process (Backstage's "Register existing component" analyses the
+    same way before it registers)."""
+    if token is not None:
+        location.token = token or None
+    outcome = import_location(location, dry_run=True)
+    return {
+        "ok": outcome.ok, "dry_run": True, "entities": outcome.entities,
+        "created": outcome.preview.get("created", []),
+        "updated": outcome.preview.get("updated", []),
+        "orphaned": outcome.preview.get("orphaned", []),
+        "unchanged": outcome.unchanged, "relations": outcome.relations_added,
+        "commit": outcome.commit, "files": outcome.files,
+        "errors": [_issue(i) for i in outcome.errors],
+        "warnings": [_issue(i) for i in outcome.warnings],
+    }
+
+
+def preview_new_location(*, kind: str, target: str, ref: str = "", path: str = "",
+                         token: str | None = None, github_repo: str = "") -> dict[str, Any]:
+    """``preview`` of a source that is not a location yet. Raises LocationExists."""
+    existing = Location.objects.filter(kind=kind, target=target, ref=ref, path=path).first()
+    if existing is not None:
+        raise LocationExists(existing)
+    return preview(Location(kind=kind, target=target, ref=ref, path=path,
+                            github_repo=github_repo), token=token)
 
 
 def update_location(location: Location, changes: dict[str, Any], request=None) -> Location:
@@ -122,8 +153,8 @@ def delete_orphan(entity: Entity, request=None) -> None:
 
 
 def _issue(issue: Any) -> dict[str, Any]:
-    return {k: getattr(issue, k) for k in ("file", "line", "column", "entity", "field",
-                                           "message")}
+    get = issue.get if isinstance(issue, dict) else lambda k: getattr(issue, k)
+    return {k: get(k) for k in ("file", "line", "column", "entity", "field", "message")}
 
 
 def validate(text: bytes, filename: str = "catalog-info.yaml") -> dict[str, Any]:

@@ -7,6 +7,8 @@ urlpatterns = [
     path("catalog/", views.entity_list, name="catalog"),
     path("catalog/locations/", views.location_list, name="catalog-locations"),
     path("catalog/locations/<int:pk>/", views.location_detail, name="catalog-location"),
+    path("catalog/locations/<int:pk>/preview/", views.location_preview,
+         name="catalog-location-preview"),
     path("catalog/locations/<int:pk>/refresh/", views.location_refresh,
          name="catalog-location-refresh"),
     path("catalog/locations/<int:pk>/orphans/delete/", views.location_delete_orphans,

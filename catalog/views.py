@@ -5,6 +5,8 @@ same serializer as the API, and the work is done by the same ``services.py`` fun
 
 from __future__ import annotations
 
+import os
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -16,6 +18,7 @@ from portal.runs.models import Lock, Run
 from portal.runs.pages import refusal, start_from_form
 
 from . import graph, services
+from .descriptor import is_within
 from .filters import FILTERS, FilterError, filter_entities, list_columns
 from .models import Entity, Location, kind_label
 from .serializers import LocationSerializer
@@ -57,13 +60,59 @@ def entity_detail(request, kind: str, namespace: str, name: str):
     })
 
 
+def _with_source_lines(preview: dict, location: Location) -> dict:
+    """Each issue of a local source gets the text of its line (read-only, under the
+    location's own directory); remote sources were read in a checkout that is gone."""
+    if location.kind != "local":
+        return preview
+    root = location.target if os.path.isdir(location.target) else os.path.dirname(
+        location.target)
+    cache: dict[str, list[str]] = {}
+    for issue in preview["errors"] + preview["warnings"][:500]:
+        path = os.path.join(root, issue.get("file") or "")
+        if not issue.get("line") or not is_within(path, root) or not os.path.isfile(path):
+            continue
+        if path not in cache:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    cache[path] = fh.read(1 << 20).splitlines()
+            except OSError:
+                cache[path] = []
+        lines = cache[path]
+        if 0 < issue["line"] <= len(lines):
+            issue["text"] = lines[issue["line"] - 1][:300]
+    return preview
+
+
+def _preview_context(preview: dict) -> dict:
+    return {"preview": preview, "preview_lists": [
+        ("Created", preview["created"]), ("Updated", preview["updated"]),
+        ("Orphaned", preview["orphaned"])]}
+
+
 def location_list(request):
+    """Add a location in two steps, like Backstage's "Register existing component": the
+    form first previews (what would be created, updated, orphaned; every issue at its
+    line), and only "Import" on the preview adds the location and starts its import."""
     form = {"target": "", "ref": "", "path": ""}
     errors = {}
+    extra: dict = {}
     if request.method == "POST":
         form = {k: request.POST.get(k, "") for k in ("target", "ref", "path")}
         data = LocationSerializer(data={**form, "token": request.POST.get("token", "")})
-        if data.is_valid():
+        confirmed = request.POST.get("action") == "import"
+        if data.is_valid() and not confirmed:
+            fields = {k: data.validated_data.get(k) for k in services.SOURCE_FIELDS}
+            try:
+                preview = services.preview_new_location(
+                    token=data.validated_data.get("token"), **fields)
+            except services.LocationExists as exc:
+                messages.error(request, refusal(exc))
+                return redirect(exc.location.get_absolute_url())
+            unsaved = Location(**fields)
+            extra = _preview_context(_with_source_lines(preview, unsaved))
+            extra["had_token"] = bool(data.validated_data.get("token"))
+        elif data.is_valid():
             fields = {k: data.validated_data.get(k) for k in services.SOURCE_FIELDS}
             try:
                 _location, run = services.add_location(token=data.validated_data.get("token"),
@@ -77,8 +126,16 @@ def location_list(request):
     locations = Location.objects.order_by("pk").annotate(
         orphans=Count("entities", filter=Q(entities__orphaned=True)))
     return render(request, "catalog/locations.html", {
-        "locations": locations, "form": form, "errors": errors,
+        "locations": locations, "form": form, "errors": errors, **extra,
     }, status=400 if errors else 200)
+
+
+def location_preview(request, pk: int):
+    """What "Refresh now" would do, read now and stored nowhere."""
+    location = get_object_or_404(Location, pk=pk)
+    preview = _with_source_lines(services.preview(location), location)
+    return render(request, "catalog/location_preview.html", {
+        "location": location, **_preview_context(preview)})
 
 
 def location_detail(request, pk: int):

@@ -207,7 +207,9 @@ def import_the_catalog(page: Page) -> None:
     expect(page.locator(".catalog-kinds")).to_contain_text("The catalog is empty")
     page.get_by_role("link", name="Locations (0)").click()
     page.fill("input[name=target]", str(ROOT / "examples" / "app-repo"))
-    page.get_by_role("button", name="Add and import").click()
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#preview")).to_contain_text("23 created")
+    page.get_by_role("button", name="Import", exact=True).click()
     page.wait_for_selector("#log .ln")  # the live log of the import run
     shot(page, "journey-run-catalog-import")
     run_ends(page)

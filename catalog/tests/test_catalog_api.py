@@ -248,3 +248,30 @@ def test_the_catalog_endpoints_are_in_the_openapi_schema(api):
         assert path in schema["paths"], path
     assert "application/yaml" in schema["paths"]["/api/catalog/validate/"]["post"][
         "requestBody"]["content"]
+
+
+def test_the_api_dry_run_returns_the_preview(api, tmp_path, settings):
+    settings.CATALOG_LOCAL_ROOTS = [tmp_path.resolve()]
+    (tmp_path / "catalog-info.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: svc\n"
+        "  namespace:\nspec: {type: service, lifecycle: production, owner: team-a}\n")
+    response = api.post("/api/catalog/locations/", {"target": str(tmp_path), "dry_run": True},
+                        format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["dry_run"] is True and body["ok"] is False
+    assert [(e["field"], e["line"]) for e in body["errors"]] == [("metadata.namespace", 5)]
+    assert not Location.objects.exists() and not Run.objects.exists()
+    (tmp_path / "catalog-info.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: svc\n"
+        "spec: {type: service, lifecycle: production, owner: team-a}\n")
+    body = api.post("/api/catalog/locations/", {"target": str(tmp_path), "dry_run": True},
+                    format="json").json()
+    assert body["ok"] and body["created"] == ["component:default/svc"]
+    assert (body["updated"], body["orphaned"], body["unchanged"]) == ([], [], 0)
+    location = Location.objects.create(kind="local", target=str(tmp_path.resolve()))
+    assert reimport(location).ok
+    (tmp_path / "catalog-info.yaml").write_text("")
+    body = api.post(f"/api/catalog/locations/{location.pk}/refresh/?dry_run=true").json()
+    assert body["orphaned"] == ["component:default/svc"] and body["created"] == []
+    assert not Run.objects.exists()

@@ -75,7 +75,11 @@ def test_a_failed_import_is_shown_on_the_location_and_its_entities(signed_in, re
 def test_adding_a_location_in_the_ui_redirects_to_its_run(signed_in, db):
     refused = signed_in.post("/catalog/locations/", {"target": "/etc"})
     assert refused.status_code == 400 and b"outside PORTAL_CATALOG_LOCAL_ROOTS" in refused.content
-    response = signed_in.post("/catalog/locations/", {"target": str(APP_REPO)})
+    preview = signed_in.post("/catalog/locations/", {"target": str(APP_REPO)})
+    assert preview.status_code == 200 and b"23 created" in preview.content
+    assert not Location.objects.exists() and not Run.objects.exists()  # nothing stored yet
+    response = signed_in.post("/catalog/locations/", {"target": str(APP_REPO),
+                                                      "action": "import"})
     run = Run.objects.get(kind="catalog_import")
     assert response.status_code == 302 and response["Location"] == f"/runs/{run.pk}/"
     location = Location.objects.get()
@@ -118,3 +122,40 @@ def test_the_hourly_refresh_starts_scheduled_runs_and_skips_busy_locations(impor
     assert Lock.objects.get(key=f"location:{imported.pk}").run == busy
     skipped = AuditEvent.objects.get(action="schedule.skipped")
     assert skipped.target == f"location:{imported.pk}"
+
+
+def test_the_preview_shows_every_issue_at_its_line_and_imports_nothing(signed_in, tmp_path,
+                                                                      settings):
+    settings.CATALOG_LOCAL_ROOTS = [tmp_path.resolve()]
+    (tmp_path / "catalog-info.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: svc\n"
+        "  links:\n    - url: http://[fd00::1/status\nspec:\n  type: service\n"
+        "  lifecycle: production\n  owner: team-a\n---\n"
+        "apiVersion: backstage.io/v1alpha1\nkind: Widget\nmetadata:\n  name: w\nspec: {}\n")
+    page = signed_in.post("/catalog/locations/", {"target": str(tmp_path)})
+    html = page.content.decode()
+    assert page.status_code == 200 and "2 error(s)" in html
+    assert "catalog-info.yaml:6:" in html and "http://[fd00::1/status" in html  # its line
+    assert "catalog-info.yaml:13:" in html and "unknown kind" in html
+    assert "Nothing will be imported until the errors are fixed" in html
+    assert 'disabled title="fix the errors first"' in html
+    assert not Location.objects.exists() and not Run.objects.exists()
+
+
+def test_the_refresh_preview_shows_updated_and_orphaned(signed_in, tmp_path, settings):
+    settings.CATALOG_LOCAL_ROOTS = [tmp_path.resolve()]
+    comp = ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {}\n"
+            "spec: {{type: service, lifecycle: production, owner: {}}}\n")
+    (tmp_path / "catalog-info.yaml").write_text(comp.format("a", "x") + "---\n"
+                                                + comp.format("b", "x"))
+    location = Location.objects.create(kind="local", target=str(tmp_path))
+    from .conftest import reimport
+    assert reimport(location).ok
+    (tmp_path / "catalog-info.yaml").write_text(comp.format("a", "y") + "---\n"
+                                                + comp.format("c", "x"))
+    page = signed_in.get(f"/catalog/locations/{location.pk}/preview/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "1 created" in html and "1 updated" in html and "1 orphaned" in html
+    assert "component:default/b" in html and "component:default/c" in html
+    assert Location.objects.get().entities.filter(name="c").count() == 0  # nothing stored
