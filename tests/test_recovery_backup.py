@@ -18,13 +18,12 @@ from django.conf import settings as dj_settings
 from envs.models import Environment
 from envs.recovery import services
 from envs.recovery.models import PortalDrill, SelfBackup
-from envs.recovery.passphrase import passphrase
 from portal.audit.models import AuditEvent
 from portal.lib import pg
 from portal.lib.s3 import sidecar_key
 from portal.runs.engine import execute_run
 from portal.runs.models import Run, RunLine
-from tests.conftest import ROOT, database_url_for_subprocess
+from tests.conftest import ROOT
 from tests.fakes.s3server import S3TestServer
 
 ADMIN = os.environ.get("PORTAL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
