@@ -26,7 +26,7 @@ class RunSerializer(serializers.ModelSerializer):
     # A declared field (taken off the class by DRF's metaclass), not Field.parent; the
     # stubs cannot know that.
     parent: serializers.PrimaryKeyRelatedField[Run] = (
-        serializers.PrimaryKeyRelatedField(read_only=True))  # type: ignore[assignment]
+        serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True))  # type: ignore[assignment]
     log_finished = serializers.BooleanField(read_only=True)
 
     class Meta:
