@@ -42,6 +42,11 @@ def _unknown_kinds() -> bool:
     return bool(getattr(settings, "CATALOG_ALLOW_UNKNOWN_KINDS", False))
 
 
+def _parse_cache() -> str:
+    """Where parsed catalog files are kept between processes (see descriptor.loader)."""
+    return os.path.join(settings.DATA_DIR, "cache", "catalog-parse")
+
+
 def check_local_path(path: str, trusted: bool) -> str:
     real = os.path.realpath(path)
     if not os.path.exists(real):
@@ -93,7 +98,8 @@ def read(location, log: Callable[[str], None], secret: Callable[..., None]) -> S
         path = check_local_path(target, location.trusted)
         log(f"reading {path}")
         return Source(_nonempty(load_location(path, discover=os.path.isdir(path),
-                                              allow_unknown_kinds=_unknown_kinds()), path))
+                                              allow_unknown_kinds=_unknown_kinds(),
+                                              cache_dir=_parse_cache()), path))
     if location.kind == SourceKind.GIT:
         return _read_git(location, log, secret)
     if location.kind == SourceKind.URL:
@@ -122,7 +128,8 @@ def _read_git(location, log, secret) -> Source:
                 raise SourceError(f"path {sub!r} leaves the repository")
             log(f"reading {sub or 'every catalog file'} at commit {checkout.commit[:12]}")
             result = load_location(start, root=checkout.path, discover=os.path.isdir(start),
-                                   allow_unknown_kinds=_unknown_kinds())
+                                   allow_unknown_kinds=_unknown_kinds(),
+                                   cache_dir=_parse_cache())
             return Source(_nonempty(result, sub or location.target), checkout.commit)
     except safe_http.FetchError as exc:
         raise SourceError(str(exc)) from None

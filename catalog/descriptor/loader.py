@@ -17,7 +17,9 @@ max_files=2000, max_bytes=1 MiB, allow_unknown_kinds=False) -> CatalogResult``
     directions. File paths in the result are relative to ``root``.
     Each file's parse (entities, issues, targets, relations) is cached per
     process by root-relative name and content hash: an unchanged file is not
-    parsed or validated again (``clear_cache()`` empties it).
+    parsed or validated again (``clear_cache()`` empties it). With ``cache_dir``
+    the parse is also kept there (keyed by the same and by a hash of this
+    code), so a fresh process reads it back instead of parsing again.
 ``validate_text(text, filename="catalog-info.yaml", *, allow_unknown_kinds=False)``
     Validate a YAML string (dry-run API): same per-entity checks and
     duplicate detection; nothing is read from disk, Location targets are not
@@ -29,10 +31,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import random
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import replace
 
+from portal.lib import yaml_safe
 from portal.lib.yaml_safe import DEFAULT_MAX_BYTES, YamlDocument, YamlError, load_all
 
 from .envfile import read_env_keys
@@ -79,7 +85,66 @@ _cache_entities = 0
 _cache_lock = threading.Lock()
 
 
-def _cached_parse(path: str, file: str, allow_unknown_kinds: bool, max_bytes: int) -> _Parsed:
+def _code_version() -> str:
+    """A hash of the code a parse depends on: a cached parse of older code is not used."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    sources = sorted(os.path.join(here, n) for n in os.listdir(here) if n.endswith(".py"))
+    sources.append(os.path.abspath(yaml_safe.__file__))
+    for source in sources:
+        with open(source, "rb") as fh:
+            digest.update(fh.read())
+    return digest.hexdigest()[:16]
+
+
+_CODE_VERSION = _code_version()
+_DISK_MAX_AGE = 14 * 86400  # a cached parse unused this long is deleted
+
+
+def _disk_get(cache_dir: str | None, name: str) -> _Parsed | None:
+    if not cache_dir:
+        return None
+    path = os.path.join(cache_dir, name)
+    try:
+        with open(path, "rb") as fh:
+            # Our own cache directory under PORTAL_DATA_DIR, written only by this code
+            # (whoever can write there can already replace the database and the keys).
+            value = pickle.load(fh)  # noqa: S301
+        os.utime(path)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError,
+            ValueError, ImportError, IndexError):
+        return None
+    return value if isinstance(value, _Parsed) else None
+
+
+def _disk_put(cache_dir: str | None, name: str, parsed: _Parsed) -> None:
+    if not cache_dir:
+        return
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = os.path.join(cache_dir, f".{name}.{os.getpid()}.{threading.get_ident()}")
+        with open(tmp, "wb") as fh:
+            pickle.dump(parsed, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, os.path.join(cache_dir, name))
+        if random.random() < 0.01:
+            _disk_prune(cache_dir)
+    except (OSError, pickle.PicklingError, RecursionError):
+        pass  # a cache: failing to write it only costs the next import a parse
+
+
+def _disk_prune(cache_dir: str) -> None:
+    cutoff = time.time() - _DISK_MAX_AGE
+    with os.scandir(cache_dir) as entries:
+        for entry in entries:
+            try:
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
+
+
+def _cached_parse(path: str, file: str, allow_unknown_kinds: bool, max_bytes: int,
+                  cache_dir: str | None = None) -> _Parsed:
     global _cache_entities
     try:
         with open(path, "rb") as fh:
@@ -94,11 +159,18 @@ def _cached_parse(path: str, file: str, allow_unknown_kinds: bool, max_bytes: in
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    try:
-        docs: list | YamlError = load_all(data, max_bytes=max_bytes)
-    except YamlError as exc:
-        docs = exc
-    parsed = _parse(docs, file, allow_unknown_kinds)
+    name = hashlib.sha256(repr((_CODE_VERSION, *key)).encode()).hexdigest() + ".pickle"
+    found = _disk_get(cache_dir, name)
+    if found is not None:
+        parsed = found
+    else:
+        try:
+            docs: list | YamlError = load_all(data, max_bytes=max_bytes)
+        except YamlError as exc:
+            docs = exc
+        parsed = _parse(docs, file, allow_unknown_kinds)
+        parsed.relations = [entity_relations(e) for e in parsed.entities]
+        _disk_put(cache_dir, name, parsed)
     with _cache_lock:
         _cache[key] = parsed
         _cache_entities += len(parsed.entities) + 1
@@ -162,6 +234,7 @@ def load_location(
     max_files: int = DEFAULT_MAX_FILES,
     max_bytes: int = DEFAULT_MAX_BYTES,
     allow_unknown_kinds: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> CatalogResult:
     start_path = os.path.abspath(path_or_dir)
     is_dir = os.path.isdir(start_path)
@@ -187,7 +260,7 @@ def load_location(
             # Issues and entities carry root-relative paths from the start;
             # Target.file is resolved against the root again when followed.
             parsed[path] = _cached_parse(path, _rel(path, root_dir), allow_unknown_kinds,
-                                         max_bytes)
+                                         max_bytes, os.fspath(cache_dir) if cache_dir else None)
         return parsed[path].targets
 
     files, follow_issues = follow_locations(

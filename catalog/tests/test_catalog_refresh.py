@@ -105,3 +105,24 @@ def test_a_file_that_turns_invalid_changes_nothing_and_recovers(tree):
     (tree / "b" / "catalog-info.yaml").write_text(good)
     assert reimport(location).ok
     assert stored_relations(location) == before
+
+
+@pytest.mark.django_db(databases=[])
+def test_a_fresh_process_reads_the_parse_back_from_the_cache_dir(tree, tmp_path):
+    cache = tmp_path / "parse-cache"
+    first = load_location(tree, discover=True, cache_dir=cache)
+    assert len(list(cache.glob("*.pickle"))) == 3
+    clear_cache()  # a new process
+    again = load_location(tree, discover=True, cache_dir=cache)
+    assert [e.to_dict() for e in again.entities] == [e.to_dict() for e in first.entities]
+    assert again.relations == first.relations and again.warnings == first.warnings
+    for path in cache.glob("*.pickle"):
+        path.write_bytes(b"not a pickle")  # a damaged cache is ignored, never trusted
+    clear_cache()
+    damaged = load_location(tree, discover=True, cache_dir=cache)
+    assert [e.ref for e in damaged.entities] == [e.ref for e in first.entities]
+    (tree / "b" / "catalog-info.yaml").write_text(component("svc-9"))
+    clear_cache()
+    changed = load_location(tree, discover=True, cache_dir=cache)
+    assert "component:default/svc-9" in {e.ref for e in changed.entities}
+    assert "component:default/svc-1" not in {e.ref for e in changed.entities}
