@@ -5,7 +5,8 @@ changes the status), so the notification rows commit with the change. The kinds 
 results are read as their features write them (envs/*/jobs.py):
 
 - any kind ending ``failed`` -> ``run.failed``; before it, the more specific
-  ``backup.failed`` (backup), ``drill.failed`` (restore_drill) or ``deploy.rolled_back``
+  ``backup.failed`` (backup, portal_backup), ``drill.failed`` (restore_drill,
+  portal_drill) or ``deploy.rolled_back``
   (deploy/promote whose failure says it rolled back): a channel gets the first it wants;
 - plan/destroy ending ``planned`` with changes -> ``plan.ready``;
 - apply succeeded -> ``apply.succeeded`` (and ``drift.resolved`` if drift was reported);
@@ -75,6 +76,13 @@ def drafts_for(run: Run, previous: str) -> list[Draft]:
                                 f"Reason: {reason}", last_backup_line(run)))
         elif run.kind == "restore_drill":
             drafts.append(draft(Event.DRILL_FAILED, "Restore drill failed", context,
+                                f"Reason: {reason}"))
+        elif run.kind == "portal_backup":
+            drafts.append(draft(Event.BACKUP_FAILED, "Portal self-backup failed", context,
+                                f"Reason: {reason}", "Until this is fixed, a lost machine "
+                                "loses the portal's data since the last good self-backup."))
+        elif run.kind == "portal_drill":
+            drafts.append(draft(Event.DRILL_FAILED, "Portal restore drill failed", context,
                                 f"Reason: {reason}"))
         elif run.kind in ("deploy", "promote") and rolled_back(run.error):
             drafts.append(draft(Event.DEPLOY_ROLLED_BACK,
