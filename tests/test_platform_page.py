@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from envs.models import Environment
+from envs.notifications.models import Notification
 from envs.platform import services
 from envs.platform.models import ClusterReach, ServiceStatus, State
 from envs.provisioning.models import StateSnapshot
@@ -255,6 +256,9 @@ def test_not_ready_for_minutes_is_unhealthy_once_then_recovered(platform, kube):
     assert [(a.event, a.service) for a in alerts] == [("platform.recovered", "redis")]
     assert ServiceStatus.objects.get(key="redis").not_ready_since is None
     assert AuditEvent.objects.filter(action="platform.recovered").count() == 1
+    # Both reached the notification outbox, once each, with the platform page as the link.
+    sent = list(Notification.objects.order_by("pk").values_list("event", "link"))
+    assert sent == [("platform.unhealthy", "/platform/"), ("platform.recovered", "/platform/")]
 
 
 def test_cnpg_instance_not_ready_counts(platform, kube):

@@ -33,13 +33,15 @@ class Event(models.TextChoices):
     SECRET_OVERDUE = "secret.overdue"
     RUN_STUCK = "run.stuck"
     DELIVERY_FAILING = "delivery.failing"
+    PLATFORM_UNHEALTHY = "platform.unhealthy"  # raised by envs/platform's health check
+    PLATFORM_RECOVERED = "platform.recovered"
 
 
 # What the owner must act on (a new channel gets these plus plan.ready).
 FAILURE_EVENTS = (
     Event.RUN_FAILED, Event.DEPLOY_ROLLED_BACK, Event.DRIFT_DETECTED, Event.BACKUP_FAILED,
     Event.BACKUP_OVERDUE, Event.BACKUP_SUSPICIOUS, Event.DRILL_FAILED, Event.SECRET_OVERDUE,
-    Event.RUN_STUCK, Event.DELIVERY_FAILING,
+    Event.RUN_STUCK, Event.DELIVERY_FAILING, Event.PLATFORM_UNHEALTHY,
 )
 DEFAULT_EVENTS = [str(e) for e in FAILURE_EVENTS] + [str(Event.PLAN_READY)]
 ALL = "*"

@@ -31,6 +31,8 @@ from django.utils import timezone
 
 from envs.cluster import NoCluster, connect
 from envs.models import Environment
+from envs.notifications.messages import Draft
+from envs.notifications.outbox import emit
 from portal.audit.models import Outcome, record
 from portal.lib import safe_http
 from portal.lib.kube import Cluster, KubeError
@@ -443,8 +445,13 @@ def not_ready_reason(row: ServiceStatus) -> str:
 
 
 def announce(alert: Alert) -> None:
-    """Record the event in the audit log (and the log), inside check_health's transaction."""
+    """Record the event in the audit log and write its notification (delivered afterwards
+    by the worker), inside check_health's transaction."""
     log.info("%s: %s", alert.event, alert.subject)
     record(alert.event, outcome=Outcome.FAILURE if alert.event == UNHEALTHY
            else Outcome.SUCCESS, target=f"platform:{alert.service}", actor="system",
            subject=alert.subject, body=alert.body)
+    # One message per change: the health check itself fires each event once per episode.
+    emit([Draft(event=alert.event, subject=alert.subject, body=alert.body, link="/platform/",
+                dedup_key=f"{alert.event}:{alert.service}:{timezone.now():%Y%m%d%H%M}",
+                window=timedelta(minutes=1))])
