@@ -205,7 +205,7 @@ def run(source: Path, args) -> int:
     for i in range(args.requests):
         params = dict(variants[i % len(variants)])
         if not params:
-            params["page"] = rnd.randint(1, pages)
+            params["page"] = str(rnd.randint(1, pages))
         with CaptureQueriesContext(connection) as captured:
             t0 = time.perf_counter()
             response = client.get("/api/catalog/entities/", params)
