@@ -275,3 +275,16 @@ def test_the_api_dry_run_returns_the_preview(api, tmp_path, settings):
     body = api.post(f"/api/catalog/locations/{location.pk}/refresh/?dry_run=true").json()
     assert body["orphaned"] == ["component:default/svc"] and body["created"] == []
     assert not Run.objects.exists()
+
+
+def test_unknown_kinds_follow_the_setting(api, settings):
+    text = b"apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {}\n"
+    refused = api.generic("POST", "/api/catalog/validate/", text,
+                          content_type="application/yaml").json()
+    assert refused["valid"] is False and "unknown kind 'Widget'" in refused["errors"][0][
+        "message"]
+    settings.CATALOG_ALLOW_UNKNOWN_KINDS = True
+    kept = api.generic("POST", "/api/catalog/validate/", text,
+                       content_type="application/yaml").json()
+    assert kept["valid"] is True and kept["entities"][0]["kind"] == "Widget"
+    assert "unknown kind" in kept["warnings"][0]["message"]
