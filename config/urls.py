@@ -1,9 +1,10 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from social_django import views as social_views
 
 from envs import views as env_views
 from envs.provisioning import api as env_api
+from envs.sections import TABS as ENV_TABS
 from portal import views
 from portal.audit import api as audit_api
 from portal.audit import views as audit_views
@@ -51,6 +52,10 @@ urlpatterns = [
     path("audit/", audit_views.audit_list, name="audit"),
     path("envs/", env_views.env_list, name="envs"),
     path("envs/<str:name>/", env_views.env_detail, name="env"),
+    # the environment page's tabs, each its own URL (only these names: the features' own
+    # envs/<name>/<action>/ routes stay theirs)
+    re_path(rf"^envs/(?P<name>[^/]+)/(?P<tab>{'|'.join(slug for slug, _ in ENV_TABS)})/$",
+            env_views.env_detail, name="env-tab"),
     path("settings/tokens/", auth_views.tokens, name="tokens"),
     path("settings/tokens/<int:pk>/revoke/", auth_views.revoke_token, name="token-revoke"),
     path("api/", include(api_patterns)),

@@ -1,9 +1,20 @@
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
+from portal.runs.choices import Status
 from portal.runs.models import Lock, Run, latest_runs
 
 from .models import Environment
-from .sections import DASHBOARD_SECTIONS, ENV_SECTIONS, head, memo, render_sections
+from .sections import (
+    DASHBOARD_SECTIONS,
+    ENV_SECTIONS,
+    TABS,
+    head,
+    in_tab,
+    memo,
+    needs_attention,
+    render_sections,
+)
 
 
 def dashboard(request):
@@ -29,12 +40,31 @@ def env_list(request):
     })
 
 
-def env_detail(request, name: str):
+def awaiting_approval(env: Environment) -> list[dict]:
+    """Runs of the environment stopped at a plan: the first thing the owner should see."""
+    return [{"text": f"{run.kind_label} run #{run.pk} is planned and waits for your review",
+             "url": f"/runs/{run.pk}/", "level": "warning", "action": "Review and approve"}
+            for run in Run.objects.filter(target=env.target, status=Status.PLANNED)
+            .order_by("-created_at")[:5]]
+
+
+def env_detail(request, name: str, tab: str | None = None):
+    """The environment page: one tab (``/envs/<name>/<tab>/``), or every section at once
+    (``/envs/<name>/``, the "All" view). Rendered from the database only: what a cluster
+    says is loaded apart by the sections that show it."""
     env = get_object_or_404(Environment, name=name)
+    if tab is not None and tab not in dict(TABS):
+        raise Http404(f"no tab {tab!r}")
+    sections = ENV_SECTIONS if tab is None else in_tab(ENV_SECTIONS, tab)
+    show_runs = tab in (None, "runs", "overview")
     runs, more_runs = head(request, Run.objects.filter(target=env.target)
-                           .order_by("-created_at", "-id"), "runs", 15, cap=50)
+                           .order_by("-created_at", "-id"), "runs",
+                           5 if tab == "overview" else 15, cap=50) if show_runs else ([], False)
+    attention = (awaiting_approval(env) + needs_attention(request, env)
+                 if tab in (None, "overview") else [])
     return render(request, "envs/detail.html", {
-        "env": env, "runs": runs, "more_runs": more_runs,
+        "env": env, "runs": runs, "more_runs": more_runs, "tab": tab or "all",
+        "tabs": TABS, "attention": attention, "show_runs": show_runs,
         "lock": memo(request, ("lock", env.pk), env.lock_holder),
-        "sections": render_sections(ENV_SECTIONS, request, env),
+        "sections": render_sections(sections, request, env),
     })

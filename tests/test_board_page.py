@@ -110,7 +110,7 @@ def test_board_rows_columns_cells(signed_in, world):
     assert elapsed < 0.3, f"the board took {elapsed:.3f} s with a cluster that never answers"
     page = response.content.decode()
     # columns: dev -> test -> prod, then the others
-    heads = re.findall(r'<th><a href="/envs/([a-z]+)/">', page)
+    heads = re.findall(r"<th><a href=\"/envs/([a-z]+)/overview/\">", page)
     assert heads == ["dev", "test", "prod", "local"]
     # rows: every catalog component, short names with the full ref on hover
     assert 'title="component:default/billing">billing<' in page

@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("promotions/", views.promotions_page, name="deploys-promotions"),
+    path("envs/<str:name>/deploys/live/", views.live, name="deploys-live"),
     path("envs/<str:name>/deploys/cluster/", views.set_cluster, name="deploys-cluster"),
     path("envs/<str:name>/deploys/cluster/from-output/", views.cluster_from_output,
          name="deploys-cluster-from-output"),

@@ -11,6 +11,7 @@ from envs.models import Environment
 from portal.runs.pages import start_from_form
 
 from . import promotions, services
+from .sections import live_workloads
 from .serializers import (
     ClusterFromOutputSerializer,
     ClusterSerializer,
@@ -125,6 +126,12 @@ def restart(request, name: str):
                                       reason=data.get("reason", ""),
                                       confirm=request.POST.get("confirm"))
     return _act(request, env, go)
+
+
+def live(request, name: str):
+    """The "What runs here" fragment, loaded by the page after it rendered."""
+    env = get_object_or_404(Environment, name=name)
+    return render(request, "deploys/_live.html", {"env": env, "live": live_workloads(env)})
 
 
 def promotions_page(request):

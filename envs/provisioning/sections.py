@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from envs.sections import dashboard_section, env_section, memo
+from envs.sections import attention, dashboard_section, env_section, memo
 from portal.runs.choices import Status
 from portal.runs.models import Run
 
@@ -26,6 +26,22 @@ def overview(env, request=None) -> dict:
     pending = list(PlanArtifact.objects.filter(environment=env, run__status=Status.PLANNED)
                    .select_related("run").order_by("-created_at"))
     return {"snapshot": snapshot, "drift": drift, "pending": pending}
+
+
+@attention
+def drift_attention(request, env) -> list[dict]:
+    """The Overview's word on drift: the last drift check found changes (or failed)."""
+    drift = DriftStatus.objects.filter(environment=env).first()
+    if drift is None or drift.status not in ("drifted", "error"):
+        return []
+    if drift.status == "drifted":
+        n = len(drift.drifted or [])
+        text = f"Drift: {n} resource{'s' if n != 1 else ''} changed outside Terraform"
+    else:
+        text = f"The last drift check failed: {drift.message[:200]}"
+    return [{"text": text, "url": f"/envs/{env.name}/infrastructure/",
+             "level": "warning" if drift.status == "drifted" else "error",
+             "action": "Plan to reconcile" if drift.status == "drifted" else "Open"}]
 
 
 @env_section(10, "provisioning/_env_status.html")

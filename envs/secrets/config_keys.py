@@ -128,16 +128,20 @@ def _check(env: Environment, cluster: Cluster | None) -> dict:
             "cluster": cluster is not None}
 
 
+def _cache_key(env: Environment) -> str:
+    secrets = sorted(Secret.objects.filter(environment=env).values_list("name", "version"))
+    last_run = Run.objects.filter(target=env.target).order_by("-pk").values_list(
+        "pk", "status").first()
+    fingerprint = hashlib.sha256(repr((secrets, last_run)).encode()).hexdigest()[:16]
+    return f"secrets:config-check:{env.pk}:{fingerprint}"
+
+
 def config_check(env: Environment, use_cache: bool = False, for_page: bool = True) -> dict:
     """Missing and extra keys per component of ``env`` (reads the cluster when connected,
     with a page's timeouts unless ``for_page`` is false: a run's)."""
     # Keyed on what the answer depends on in the portal (its secrets and versions, the newest
     # run on the environment), so the page never says a key is missing right after adding it.
-    secrets = sorted(Secret.objects.filter(environment=env).values_list("name", "version"))
-    last_run = Run.objects.filter(target=env.target).order_by("-pk").values_list(
-        "pk", "status").first()
-    fingerprint = hashlib.sha256(repr((secrets, last_run)).encode()).hexdigest()[:16]
-    key = f"secrets:config-check:{env.pk}:{fingerprint}"
+    key = _cache_key(env)
     if use_cache:
         cached = cache.get(key)
         if cached is not None:
@@ -156,6 +160,14 @@ def config_check(env: Environment, use_cache: bool = False, for_page: bool = Tru
             cluster.close()
     cache.set(key, result, CACHE_SECONDS)
     return result
+
+
+def page_check(env: Environment) -> dict:
+    """For a page, without waiting on a cluster: the last cluster-read answer when it is
+    cached and still current, else the answer from the portal's own rows only (keys a live
+    workload sets are not counted; ``cluster`` is False and the page says so)."""
+    cached = cache.get(_cache_key(env))
+    return cached if cached is not None else _check(env, None)
 
 
 def missing_keys(env: Environment, component_ref: str) -> list[str]:

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from envs.sections import dashboard_section, env_section
+from envs.sections import attention, dashboard_section, env_section
 
-from .config_keys import config_check
+from .config_keys import page_check
 from .export import auto_export_status
 from .models import Generator, PendingValue, Secret
+
+
+@attention
+def overdue_attention(request, env) -> list[dict]:
+    """The Overview's word on secrets older than their rotation policy."""
+    late = [s.name for s in Secret.objects.filter(environment=env).only(
+        "name", "set_at", "rotated_at", "max_age_days") if s.overdue]
+    if not late:
+        return []
+    return [{"text": f"{len(late)} secret{'s are' if len(late) > 1 else ' is'} overdue for "
+             f"rotation: {', '.join(late[:5])}{' …' if len(late) > 5 else ''}",
+             "url": f"/envs/{env.name}/secrets/", "level": "warning", "action": "Rotate"}]
 
 
 @env_section(40, "secrets/_env_section.html")
@@ -24,7 +36,8 @@ def env_secrets(request, env) -> dict:
         "overdue": sum(1 for s in secrets if s.overdue),
         "not_in_cluster": [s for s in secrets if s.in_cluster is False],
         "stranded": list(stranded),
-        "config": config_check(env, use_cache=True),
+        # from the database (or the last cluster read, cached): the page never waits on it
+        "config": page_check(env),
         "generators": Generator.choices,
         "confirm": env.is_prod,
     }
