@@ -4,7 +4,11 @@
     var log = document.getElementById("log");
     if (!log) return;
     var nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
-    if (nearBottom || evt === "load") log.scrollTop = log.scrollHeight;
+    // When the run is over the log shows its end (where the outcome is), once.
+    var done = document.querySelector("#log-poller[data-finished]");
+    var ended = done && !log.hasAttribute("data-ended");
+    if (ended) log.setAttribute("data-ended", "1");
+    if (nearBottom || ended || evt === "load") log.scrollTop = log.scrollHeight;
   }
   document.addEventListener("DOMContentLoaded", function () { follow("load"); });
   document.body && document.body.addEventListener("htmx:afterSwap", follow);

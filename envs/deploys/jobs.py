@@ -23,6 +23,7 @@ from portal.lib.kube import Cluster, KubeError
 from portal.runs.engine import Canceled, RunContext, RunFailed
 from portal.runs.kinds import RunKind, register
 
+from .components import short
 from .images import digest_of, image_parts, pin
 from .kubero import kubero_rollout
 from .models import Release, Target
@@ -245,6 +246,23 @@ def execute_restart(ctx: RunContext) -> None:
         ctx.result = {"restarted": names}
 
 
+def run_links(run) -> list[tuple[str, str]]:
+    """The run page's next step: the release a finished run made, or, when it failed, where
+    to start it again (the board's cell, or the environment's Deploys tab)."""
+    env = (run.params or {}).get("environment", "")
+    component = str((run.params or {}).get("component", ""))
+    links: list[tuple[str, str]] = []
+    if run.status == "succeeded":
+        for release in Release.objects.filter(run=run).order_by("id"):
+            links.append((f"Release #{release.pk}: {release.image} in {env}",
+                          f"/envs/{env}/deploys/#releases"))
+    if component and env:
+        cell = "".join(c if c.isalnum() else "-" for c in short(component))
+        label = "Retry from the board" if run.status == "failed" else "See it on the board"
+        links.append((label, f"/board/#cell-{env}-{cell}"))
+    return links
+
+
 def register_kinds() -> None:
     for name, label, fn, endpoint in (
             ("deploy", "Deploy", execute_deploy, "/api/envs/<env>/deploys/"),
@@ -252,4 +270,4 @@ def register_kinds() -> None:
             ("promote", "Promote", execute_promote, "/api/envs/<env>/promote/"),
             ("restart", "Rolling restart", execute_restart, "/api/envs/<env>/restart/")):
         register(RunKind(name=name, label=label, execute=fn, mutating=True,
-                         cancel_note=CANCEL_NOTE, endpoint=endpoint))
+                         cancel_note=CANCEL_NOTE, endpoint=endpoint, links=run_links))

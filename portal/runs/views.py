@@ -18,6 +18,33 @@ from .services import cancel_run, start_selfcheck_run
 PAGE_LINES = 1000
 
 
+def next_step(run: Run) -> dict:
+    """What the owner does next, shown in the status bar (re-sent with every poll, so it
+    appears within one poll of the status changing). The links are the run kind's own
+    (``RunKind.links``): the kernel names no feature."""
+    links = run.kind_links()
+    step: dict = {"links": links, "primary": None, "retry": None, "summary": "",
+                  "retry_selfcheck": None}
+    if run.status == Status.PLANNED and links:
+        step["primary"] = ("Review and approve", links[0][1])
+        step["links"] = links[1:]
+    elif run.status == Status.SUCCEEDED:
+        parts = [f"{run.kind_label} succeeded"]
+        if run.elapsed is not None:
+            parts.append(f"in {run.elapsed:.1f} s")
+        step["summary"] = " ".join(parts)
+        step["result"] = {k: v for k, v in (run.result or {}).items()
+                          if isinstance(v, str | int | float | bool | list)}
+    elif run.status == Status.FAILED:
+        retry = next((link for link in links if link[0].startswith("Retry")), None)
+        if retry is not None:
+            step["retry"] = retry
+            step["links"] = [link for link in links if link is not retry]
+        elif run.kind == "selfcheck":
+            step["retry_selfcheck"] = run.target.removeprefix("env:") if run.target else ""
+    return step
+
+
 def run_list(request):
     runs = Run.objects.all()
     for field in ("kind", "status", "target"):
@@ -47,7 +74,7 @@ def run_detail(request, pk: int):
     lines = list(RunLine.objects.filter(run=run).order_by("seq")[:PAGE_LINES])
     return render(request, "runs/detail.html", {
         "run": run, "lines": lines, "after": lines[-1].seq if lines else 0,
-        "children": run.children.order_by("created_at"),
+        "children": run.children.order_by("created_at"), "next": next_step(run),
     })
 
 
@@ -60,7 +87,7 @@ def run_lines(request, pk: int):
     finished = run.log_finished and len(lines) < PAGE_LINES
     return render(request, "runs/_lines.html", {
         "run": run, "lines": lines, "after": lines[-1].seq if lines else after,
-        "finished": finished,
+        "finished": finished, "next": next_step(run),
     })
 
 
