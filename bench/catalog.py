@@ -94,7 +94,7 @@ def generate(directory: Path, n: int, seed: int = 7) -> int:
 
 
 def setup_django(data_dir: Path) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["PORTAL_DATA_DIR"] = str(data_dir)
     os.environ["PORTAL_EXTRA_HOSTS"] = "testserver"
     os.environ.setdefault("PORTAL_LOG_LEVEL", "WARNING")
