@@ -297,6 +297,9 @@ AWS_SECRET_ACCESS_KEY = ec.env_str("AWS_SECRET_ACCESS_KEY", "")
 AWS_DEFAULT_REGION = ec.env_str("AWS_DEFAULT_REGION", "us-east-1")
 DRILL_DATABASE_URL = ec.env_str("PORTAL_DRILL_DATABASE_URL", "")
 BACKUP_TIMEOUT = ec.env_int("PORTAL_BACKUP_TIMEOUT", 4 * 3600, minimum=60)
+# Directories a volume source may back up and restore into (k3s local-path volumes).
+BACKUP_VOLUME_ROOTS = ec.env_list("PORTAL_BACKUP_VOLUME_ROOTS",
+                                  ["/var/lib/rancher/k3s/storage"])
 # --- end backups ------------------------------------------------------------------------
 
 # --- provisioning (issue 4): Terraform engine, providers, plan freshness, drift --------

@@ -22,6 +22,11 @@ from portal.runs.models import Run
 from .test_backups_runs import assert_no_secrets, audit_text, run_text, s3, s3srv  # noqa: F401
 
 
+@pytest.fixture(autouse=True)
+def volume_roots(settings, tmp_path):
+    settings.BACKUP_VOLUME_ROOTS = [str(tmp_path)]
+
+
 @pytest.fixture
 def env(transactional_db):
     return Environment.objects.create(name="stage", tier="dev")
@@ -61,7 +66,7 @@ def _run(run: Run) -> Run:
 
 
 # --- the wrapper, directly ----------------------------------------------------------------
-def test_restic_wrapper_round_trip_keeps_the_password_out_of_argv(s3, tmp_path, monkeypatch):
+def test_restic_wrapper_round_trip_keeps_the_password_out_of_argv(s3, tmp_path, monkeypatch):  # noqa: F811
     src = tmp_path / "src"
     _tree(src)
     repo = restic.Repository.on_s3(bucket=s3.bucket, prefix="lib/restic",
@@ -96,7 +101,7 @@ def test_restic_wrapper_round_trip_keeps_the_password_out_of_argv(s3, tmp_path, 
     assert all("test-secret" not in " ".join(a) for a in argvs)
 
 
-def test_restic_wrapper_reports_a_wrong_password(s3, tmp_path):
+def test_restic_wrapper_reports_a_wrong_password(s3, tmp_path):  # noqa: F811
     def repo(password: str) -> restic.Repository:
         return restic.Repository.on_s3(bucket=s3.bucket, prefix="lib/pw", region="us-east-1",
                                        endpoint_url=s3.client.meta.endpoint_url,
@@ -109,7 +114,7 @@ def test_restic_wrapper_reports_a_wrong_password(s3, tmp_path):
 
 
 # --- runs ------------------------------------------------------------------------------------
-def test_volume_backup_run_checks_and_a_restore_is_byte_identical(s3, env, tmp_path):
+def test_volume_backup_run_checks_and_a_restore_is_byte_identical(s3, env, tmp_path):  # noqa: F811
     live = tmp_path / "pvc-123"
     _tree(live)
     source = _volume(env, live, exclude=["cache"])
@@ -136,7 +141,7 @@ def test_volume_backup_run_checks_and_a_restore_is_byte_identical(s3, env, tmp_p
     assert not list(tmp_path.glob(".*restore-run*"))  # the scratch directory is gone
 
 
-def test_include_patterns_back_up_only_what_they_match(s3, env, tmp_path):
+def test_include_patterns_back_up_only_what_they_match(s3, env, tmp_path):  # noqa: F811
     live = tmp_path / "vol"
     _tree(live)
     source = _volume(env, live, include=["uploads", "db/*.bin"])
@@ -151,7 +156,7 @@ def test_include_patterns_back_up_only_what_they_match(s3, env, tmp_path):
     assert _digests(out)["db/data.bin"] == _digests(live)["db/data.bin"]
 
 
-def test_the_live_path_is_replaced_only_when_confirmed(s3, prod, tmp_path):
+def test_the_live_path_is_replaced_only_when_confirmed(s3, prod, tmp_path):  # noqa: F811
     live = tmp_path / "pvc-live"
     _tree(live)
     before = _digests(live)
@@ -176,7 +181,7 @@ def test_the_live_path_is_replaced_only_when_confirmed(s3, prod, tmp_path):
     assert '"path": "replace_live"' in audit_text()  # the backup.restored event
 
 
-def test_a_target_that_is_not_empty_is_refused_by_the_run(s3, env, tmp_path):
+def test_a_target_that_is_not_empty_is_refused_by_the_run(s3, env, tmp_path):  # noqa: F811
     live = tmp_path / "v"
     _tree(live)
     source = _volume(env, live)
@@ -189,7 +194,7 @@ def test_a_target_that_is_not_empty_is_refused_by_the_run(s3, env, tmp_path):
     assert (busy / "keep-me").read_text() == "mine"
 
 
-def test_retention_forgets_and_prunes_by_the_sources_policy(s3, env, tmp_path):
+def test_retention_forgets_and_prunes_by_the_sources_policy(s3, env, tmp_path):  # noqa: F811
     live = tmp_path / "r"
     _tree(live)
     source = _volume(env, live, keep_daily=1)
@@ -209,7 +214,7 @@ def test_retention_forgets_and_prunes_by_the_sources_policy(s3, env, tmp_path):
     assert "restic forget" in run_text(run)
 
 
-def test_a_missing_path_fails_the_run_saying_why(s3, env, tmp_path):
+def test_a_missing_path_fails_the_run_saying_why(s3, env, tmp_path):  # noqa: F811
     source = _volume(env, tmp_path / "nope")
     run = _run(services.start_backup(source))
     assert run.status == "failed" and "is not a directory on the worker's host" in run.error
@@ -222,22 +227,23 @@ def test_the_api_registers_a_volume_source_without_showing_its_password(api, env
         "repo_password": "a-very-long-password-1"}, format="json")
     assert r.status_code == 400 and "path" in r.json()["fields"]
     r = api.post("/api/envs/stage/backup-sources/", {
-        "name": "uploads", "kind": "volume", "path": str(tmp_path), "exclude": ["*.tmp"],
-        "include": ["pvc-*"], "repo_password": "a-very-long-password-1"}, format="json")
+        "name": "uploads", "kind": "volume", "path": str(tmp_path / "storage"),
+        "exclude": ["*.tmp"], "include": ["pvc-*"], "repo_password": "a-very-long-password-1"},
+        format="json")
     assert r.status_code == 201, r.content
     body = r.json()
-    assert body["kind"] == "volume" and body["path"] == str(tmp_path)
+    assert body["kind"] == "volume" and body["path"] == str(tmp_path / "storage")
     assert body["include"] == ["pvc-*"] and body["exclude"] == ["*.tmp"]
     assert "a-very-long-password-1" not in r.content.decode()
     assert BackupSource.objects.get(name="uploads").encryption_key == "a-very-long-password-1"
     bad = api.post("/api/envs/stage/backup-sources/", {
-        "name": "b", "kind": "volume", "path": str(tmp_path), "include": ["/abs"],
+        "name": "b", "kind": "volume", "path": str(tmp_path / "s"), "include": ["/abs"],
         "database_url": "postgresql://x@y/z"}, format="json")
     assert bad.status_code == 400
     assert {"include", "database_url"} <= set(bad.json()["fields"])
 
 
-def test_env_page_and_dashboard_show_volume_backups_and_overdue_sources(signed_in, env, s3,
+def test_env_page_and_dashboard_show_volume_backups_and_overdue_sources(signed_in, env, s3,  # noqa: F811
                                                                         tmp_path):
     live = tmp_path / "page"
     _tree(live)
@@ -256,3 +262,31 @@ def test_env_page_and_dashboard_show_volume_backups_and_overdue_sources(signed_i
 
 def _repo_of(source: BackupSource) -> restic.Repository:
     return volume.repository(source)  # the repository exactly as the run opens it
+
+
+def test_paths_outside_the_volume_roots_are_refused(api, env, s3, tmp_path, settings):  # noqa: F811
+    for path in ("/etc", str(tmp_path), str(tmp_path) + "-other/x"):
+        r = api.post("/api/envs/stage/backup-sources/", {
+            "name": "sneaky", "kind": "volume", "path": path}, format="json")
+        assert r.status_code == 400 and "PORTAL_BACKUP_VOLUME_ROOTS" in r.json()["fields"][
+            "path"][0], path
+    live = tmp_path / "ok"
+    _tree(live)
+    source = _volume(env, live)
+    _run(services.start_backup(source))
+    with pytest.raises(DomainError) as err:
+        services.start_restore(Backup.objects.get(), {"target": "/root/.ssh-restored"})
+    assert "PORTAL_BACKUP_VOLUME_ROOTS" in str(err.value)
+    settings.BACKUP_VOLUME_ROOTS = ["/nowhere"]  # narrowed after registration: the run refuses
+    run = _run(services.start_backup(source))
+    assert run.status == "failed" and "not under PORTAL_BACKUP_VOLUME_ROOTS" in run.error
+
+
+def test_the_page_form_adds_a_volume_source_with_pattern_lists(signed_in, env, tmp_path):
+    r = signed_in.post("/envs/stage/backup-sources/add/", {
+        "name": "pvcs", "kind": "volume", "path": str(tmp_path / "storage"),
+        "include": "pvc-a*\npvc-b*", "exclude": "cache, *.tmp", "keep_days": "14"})
+    assert r.status_code == 302
+    source = BackupSource.objects.get(name="pvcs")
+    assert source.include == ["pvc-a*", "pvc-b*"] and source.exclude == ["cache", "*.tmp"]
+    assert source.keep_days == 14 and source.encryption_key

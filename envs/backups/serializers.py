@@ -11,6 +11,7 @@ import socket
 from datetime import time
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
@@ -19,6 +20,7 @@ from portal.lib.pg import PgConn, PgError
 from portal.runs.models import Run
 
 from .models import Backup, BackupSource, Frequency, Kind
+from .volume import under_volume_roots
 
 
 def repo_url_problem(url: str) -> str | None:
@@ -153,6 +155,10 @@ def _volume_problems(data) -> dict:
         errors["path"] = ["required for a volume source: a directory on the worker's host"]
     elif not os.path.isabs(path) or ".." in path.split("/") or path.rstrip("/") in ("", "/"):
         errors["path"] = ["an absolute directory path, not / and without '..'"]
+    elif not under_volume_roots(path):
+        errors["path"] = ["not under a directory volume sources may use "
+                          "(PORTAL_BACKUP_VOLUME_ROOTS: "
+                          f"{', '.join(settings.BACKUP_VOLUME_ROOTS) or 'none'})"]
     else:
         data["path"] = os.path.normpath(path)
     for field in ("include", "exclude"):

@@ -115,6 +115,10 @@ def _volume_restore_params(backup: Backup, data) -> dict:
     if not os.path.isabs(target) or ".." in target.split("/"):
         raise Invalid("bad_target", "the target must be an absolute path without '..'",
                       fields={"target": ["an absolute path"]})
+    if not volume.under_volume_roots(target):
+        raise Invalid("bad_target", f"{target} is not under a directory volume restores may "
+                      "write to (PORTAL_BACKUP_VOLUME_ROOTS)",
+                      fields={"target": ["outside PORTAL_BACKUP_VOLUME_ROOTS"]})
     if volume.touches_live(source, target):
         raise Invalid("confirm_live", f"{target} is the live path {source.path} or inside "
                       "it: restore elsewhere, or confirm with replace_live",

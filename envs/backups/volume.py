@@ -87,6 +87,9 @@ def backup_volume(ctx, source: BackupSource) -> Backup:
     except restic.ResticError as exc:
         raise RunFailed(str(exc)) from None
     root = source.path
+    if not under_volume_roots(root):
+        raise RunFailed(f"{root} is not under PORTAL_BACKUP_VOLUME_ROOTS "
+                        f"({', '.join(settings.BACKUP_VOLUME_ROOTS) or 'none'})")
     if not os.path.isdir(root):
         raise RunFailed(f"{root} is not a directory on the worker's host "
                         f"({os.uname().nodename}); the worker must run where the volume is")
@@ -162,6 +165,17 @@ def apply_retention(ctx, source: BackupSource) -> dict:
                 + ", ".join(s[:8] for s in unknown))
     return {"deleted": deleted, "unknown": unknown, "missing": [],
             "kept": len(live) - len(deleted)}
+
+
+def under_volume_roots(path: str) -> bool:
+    """Whether ``path`` is strictly inside one of PORTAL_BACKUP_VOLUME_ROOTS: a volume
+    source reads (and a restore writes) files as the worker, so not anywhere on the host."""
+    real = os.path.realpath(path)
+    for root in settings.BACKUP_VOLUME_ROOTS:
+        base = os.path.realpath(root)
+        if real != base and real.startswith(base.rstrip("/") + "/"):
+            return True
+    return False
 
 
 def _same_or_inside(a: Path, b: Path) -> bool:
