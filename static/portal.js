@@ -20,6 +20,13 @@
     if (el && navigator.clipboard) navigator.clipboard.writeText(el.textContent.trim());
     t.textContent = "Copied";
   });
+  // Small screens: the navigation folds behind the Menu button.
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest("#menu-button");
+    if (!b) return;
+    var open = b.closest("header").classList.toggle("open");
+    b.setAttribute("aria-expanded", open ? "true" : "false");
+  });
   document.addEventListener("submit", function (e) {
     var msg = e.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) e.preventDefault();

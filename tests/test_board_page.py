@@ -139,7 +139,7 @@ def test_board_rows_columns_cells(signed_in, world):
 
 def test_the_navigation_links_the_board_first(signed_in, world):
     page = signed_in.get("/").content.decode()
-    nav = page.split("<nav>", 1)[1].split("</nav>", 1)[0]
+    nav = page.split('<nav id="main-nav">', 1)[1].split("</nav>", 1)[0]
     assert re.findall(r'href="([^"]+)"', nav)[0] == "/board/"
     assert 'id="board-summary"' in page
 

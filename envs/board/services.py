@@ -77,6 +77,12 @@ class Cell:
         return tag or (digest[7:19] if digest else self.live.image)
 
     @property
+    def verb(self) -> str:
+        action = self.live.action if self.live else ""
+        return {"deploy": "deployed", "promote": "promoted", "rollback": "rolled back"}.get(
+            action, "released")
+
+    @property
     def short_digest(self) -> str:
         digest = (self.live.digest if self.live else "") or ""
         return digest[7:19] if digest.startswith("sha256:") else ""
