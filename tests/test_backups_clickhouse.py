@@ -4,11 +4,15 @@ test S3 server; verification by listing and a scratch restore with row counts.""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from envs.backups import clickhouse as ch_backups
 from envs.backups import jobs, services
 from envs.backups.models import Backup, BackupSource
+from envs.backups.sections import env_status
 from envs.backups.serializers import SourceSerializer
 from envs.models import Environment
 from portal.lib.clickhouse import ClickHouse, ClickHouseConn, ClickHouseError, S3Target, literal
@@ -188,3 +192,18 @@ def test_api_validation_and_the_schedule_tick(api, env, ch):
     source = BackupSource.objects.get(name="ch")
     assert source.is_due(source.created_at) is False
     assert jobs.tick() == []  # weekly: not due right after registration
+
+
+def test_a_weekly_source_is_fresh_for_a_week_and_then_warns(env, ch, signed_in):
+    source = _source(env, ch)
+    backup = Backup.objects.create(source=source, key=f"{source.prefix}x.clickhouse",
+                                   verification="verified",
+                                   created_at=timezone.now() - timedelta(days=3))
+    status = env_status(env)
+    assert not status["stale"] and status["overdue"] == []
+    Backup.objects.filter(pk=backup.pk).update(created_at=timezone.now() - timedelta(days=8))
+    status = env_status(env)
+    assert status["stale"] and [o["name"] for o in status["overdue"]] == ["signoz"]
+    assert not status["daily_overdue"]
+    page = signed_in.get("/").content.decode()
+    assert "a weekly backup is overdue" in page and "signoz (clickhouse)" in page
