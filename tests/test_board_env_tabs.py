@@ -89,3 +89,19 @@ def test_the_overview_names_drift_and_overdue_secrets(signed_in, dev):
     assert "Drift: 1 resource changed outside Terraform" in page
     assert "1 secret is overdue for rotation: API_KEY" in page
     assert 'href="/envs/dev/secrets/"' in page
+
+
+def test_live_status_is_loaded_apart_and_the_connection_can_be_removed(signed_in, dev):
+    page = signed_in.get("/envs/dev/deploys/").content.decode()
+    assert 'hx-get="/envs/dev/deploys/live/" hx-trigger="load"' in page
+    live = signed_in.get("/envs/dev/deploys/live/").content.decode()
+    assert "Cannot read the cluster" in live and "unreachable since" in live
+    assert "Reading the cluster (unreachable since" in signed_in.get(
+        "/envs/dev/deploys/").content.decode()
+    assert 'id="remove-cluster"' in page and "Remove cluster connection" in page
+    response = signed_in.post("/envs/dev/deploys/cluster/", {"clear": "1"})
+    assert response.status_code == 302
+    dev.refresh_from_db()
+    assert dev.kubeconfig is None
+    page = signed_in.get("/envs/dev/deploys/").content.decode()
+    assert "No cluster connection is set for dev" in page and 'id="remove-cluster"' not in page
