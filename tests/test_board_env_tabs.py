@@ -105,3 +105,9 @@ def test_live_status_is_loaded_apart_and_the_connection_can_be_removed(signed_in
     assert dev.kubeconfig is None
     page = signed_in.get("/envs/dev/deploys/").content.decode()
     assert "No cluster connection is set for dev" in page and 'id="remove-cluster"' not in page
+
+
+def test_the_overview_says_what_runs_here(signed_in, dev):
+    page = signed_in.get("/envs/dev/overview/").content.decode()
+    assert 'id="running-here"' in page and "ghcr.io/acme/shop:7" in page
+    assert 'href="/board/#cell-dev-shop"' in page

@@ -8,6 +8,7 @@ from django.utils import timezone
 from envs.sections import dashboard_section, env_section, head
 
 from . import promotions
+from .components import short
 from .connection import cluster_info, output_sources
 from .models import Release
 from .status import live_status
@@ -63,6 +64,21 @@ def env_deploys(request, env) -> dict:
         "releases": releases, "more_releases": more,
         "confirm": env.is_prod,
     }
+
+
+@env_section(15, "deploys/_env_overview.html", tab="overview")
+def env_overview(request, env) -> dict | None:
+    """The Overview's line per component: what runs, since when, by whom (database only)."""
+    live = list(Release.objects.filter(environment=env, status=Release.Status.LIVE)
+                .order_by("component"))
+    if not live:
+        return None
+    rows = []
+    for release in live:
+        name = short(release.component)
+        rows.append({"release": release, "name": name,
+                     "cell": "".join(c if c.isalnum() else "-" for c in name)})
+    return {"live": rows}
 
 
 @dashboard_section(30, "deploys/_dashboard.html")
