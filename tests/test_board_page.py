@@ -15,7 +15,9 @@ from catalog.models import Entity, Location
 from envs.deploys.models import Release, Target
 from envs.models import Environment
 from envs.secrets.models import Secret
+from portal.errors import ConfirmationRequired, NotConfigured
 from portal.runs.models import Run
+from portal.runs.pages import refusal
 
 pytestmark = pytest.mark.django_db
 
@@ -205,3 +207,18 @@ def test_health_is_loaded_apart_and_says_unreachable(signed_in, world, settings)
     assert "unreachable" in body and 'hx-swap-oob="true"' in body
     page = signed_in.get("/board/").content.decode()
     assert "unreachable since" in cell(page, "dev")
+
+
+def test_refusals_on_pages_use_no_api_wording(signed_in, world):
+    text = refusal(ConfirmationRequired(detail='prod is a prod-tier environment: repeat its '
+                                        'name as "confirm": "prod" to go ahead'))
+    assert text == ("Refused: prod is a prod-tier environment: repeat its name in the "
+                    "confirmation field to go ahead.")
+    text = refusal(NotConfigured(detail="environment dev has no cluster connection: set its "
+                                 "kubeconfig (PUT /api/envs/dev/cluster/ or the environment "
+                                 "page)"))
+    assert "PUT" not in text and "(the environment page)" in text
+    page = signed_in.post("/board/prod/deploy/", {"component": SHOP, "tag": "1.2",
+                                                  "cell": "cell-prod-shop"},
+                          HTTP_HX_REQUEST="true").content.decode()
+    assert "repeat its name in the confirmation field" in page and "&quot;confirm" not in page

@@ -4,14 +4,33 @@ guard). The form calls the same method as the API, so the reasons are the API's.
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.shortcuts import redirect
 from rest_framework.exceptions import APIException, ValidationError
 
 from portal.errors import DomainError
 
+# API wording a page does not show: how the API takes a confirmation, or a route to call.
+_PAGE_WORDING = [
+    (re.compile(r' as "confirm": "[^"]*"'), " in the confirmation field"),
+    (re.compile(r" \((?:PUT|POST|PATCH|DELETE) /api/[^)]*? or (the [^)]*)\)"), r" (\1)"),
+]
+
+
+def page_wording(text: str) -> str:
+    """A refusal as a page says it: no API wording (``"confirm": "prod"``, ``PUT /api/…``)."""
+    for pattern, replacement in _PAGE_WORDING:
+        text = pattern.sub(replacement, text)
+    return text
+
 
 def refusal(exc: Exception) -> str:
+    return page_wording(_refusal(exc))
+
+
+def _refusal(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"input": exc.detail}
         parts = []
