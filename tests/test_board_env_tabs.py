@@ -93,7 +93,7 @@ def test_the_overview_names_drift_and_overdue_secrets(signed_in, dev):
 
 def test_live_status_is_loaded_apart_and_the_connection_can_be_removed(signed_in, dev):
     page = signed_in.get("/envs/dev/deploys/").content.decode()
-    assert 'hx-get="/envs/dev/deploys/live/" hx-trigger="load"' in page
+    assert 'hx-get="/envs/dev/deploys/live/" hx-trigger="load" hx-swap="outerHTML"' in page
     live = signed_in.get("/envs/dev/deploys/live/").content.decode()
     assert "Cannot read the cluster" in live and "unreachable since" in live
     assert "Reading the cluster (unreachable since" in signed_in.get(
