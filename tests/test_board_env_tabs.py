@@ -111,3 +111,12 @@ def test_the_overview_says_what_runs_here(signed_in, dev):
     page = signed_in.get("/envs/dev/overview/").content.decode()
     assert 'id="running-here"' in page and "ghcr.io/acme/shop:7" in page
     assert 'href="/board/#cell-dev-shop"' in page
+
+
+def test_deploy_on_the_env_page_is_disabled_without_a_cluster_and_says_why(signed_in, dev):
+    assert 'id="deploy-disabled"' not in signed_in.get("/envs/dev/deploys/").content.decode()
+    dev.kubeconfig = None
+    dev.save()
+    page = signed_in.get("/envs/dev/deploys/").content.decode()
+    assert '<button class="btn" type="submit" disabled title="dev has no cluster connection"' \
+        in page and "Deploy needs a cluster connection" in page
