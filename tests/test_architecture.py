@@ -290,3 +290,36 @@ def test_product_imports_only_runtime_dependencies():
 def test_test_fakes_live_under_tests(fake):
     assert (ROOT / "tests" / "fakes" / f"{fake}.py").exists()
     assert not list(ROOT.glob(f"portal/**/{fake}.py"))
+
+
+# --- every feature has the same files ---------------------------------------------------------
+
+FEATURE_FILES = ("models.py", "services.py", "serializers.py", "api.py", "views.py", "urls.py",
+                 "jobs.py", "sections.py", "README.md")
+# A feature without a file must say why here.
+NOT_NEEDED = {
+    "envs/board": {"models.py": "it keeps no state: cells are other features' rows",
+                   "serializers.py": "no input of its own: actions post to deploys' forms",
+                   "api.py": "the data is the deploys and environments API's",
+                   "jobs.py": "it starts no run kind of its own (deploys' runs)"},
+}
+
+
+def features() -> list[str]:
+    found = ["catalog"]
+    for path in sorted((ROOT / "envs").iterdir()):
+        if path.is_dir() and (path / "apps.py").exists():
+            found.append(f"envs/{path.name}")
+    return found
+
+
+@pytest.mark.parametrize("feature", features())
+def test_every_feature_has_the_same_files(feature):
+    missing = [name for name in FEATURE_FILES if not (ROOT / feature / name).exists()
+               and name not in NOT_NEEDED.get(feature, {})]
+    assert missing == []
+
+
+def test_the_feature_list_is_complete():
+    assert {"catalog", "envs/provisioning", "envs/deploys", "envs/secrets", "envs/backups",
+            "envs/notifications"} <= set(features())

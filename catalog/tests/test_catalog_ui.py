@@ -159,3 +159,11 @@ def test_the_refresh_preview_shows_updated_and_orphaned(signed_in, tmp_path, set
     assert "1 created" in html and "1 updated" in html and "1 orphaned" in html
     assert "component:default/b" in html and "component:default/c" in html
     assert Location.objects.get().entities.filter(name="c").count() == 0  # nothing stored
+
+
+def test_the_dashboard_shows_the_catalog_and_its_failing_locations(signed_in, imported):
+    broken = Location.objects.create(kind="local", target="/nonexistent", status="failed")
+    page = signed_in.get("/").content.decode()
+    assert 'id="catalog-dashboard"' in page
+    assert f"{Entity.objects.count()} entities" in page
+    assert "import failed" in page and broken.get_absolute_url() in page
