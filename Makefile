@@ -31,8 +31,9 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-signin-link: setup
-	$(PY) manage.py signin_link
+# A second shell: finds the running portal (scripts/signin-link); creates no data directory.
+signin-link: $(STAMP)
+	@scripts/signin-link
 
 web: setup
 	scripts/portal web
