@@ -23,8 +23,8 @@ from django.db import connection
 from envs.models import Environment
 from portal.runs.choices import ACTIVE, TERMINAL, Status
 from portal.runs.models import Lock, Run, RunLine
-from tests.fakes.tcpproxy import TcpProxy
 from tests.conftest import ROOT, database_url_for_subprocess, wait_for
+from tests.fakes.tcpproxy import TcpProxy
 
 
 def log_of(run) -> str:
