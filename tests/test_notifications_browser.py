@@ -26,7 +26,8 @@ def test_add_a_channel_and_send_a_test(signed_in_page, receiver, settings):
     settings.NOTIFY_TIMEOUT = 3
     page = signed_in_page
     page.goto(f"{page.base}/")
-    page.click("nav >> text=Notifications")
+    page.click("nav >> text=Settings")  # Settings -> Notifications (the settings tabs)
+    page.click("#settings-nav >> text=Notifications")
     page.wait_for_url("**/settings/notifications/")
     expect(page.locator("#no-channels")).to_be_visible()
     page.fill("#channel-name", "phone")
