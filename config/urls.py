@@ -53,8 +53,9 @@ urlpatterns = [
     path("envs/", env_views.env_list, name="envs"),
     path("envs/<str:name>/", env_views.env_detail, name="env"),
     # the environment page's tabs, each its own URL (only these names: the features' own
-    # envs/<name>/<action>/ routes stay theirs)
-    re_path(rf"^envs/(?P<name>[^/]+)/(?P<tab>{'|'.join(slug for slug, _ in ENV_TABS)})/$",
+    # envs/<name>/<action>/ routes stay theirs); envs/<name>/ is the Overview, "all" is
+    # every section on one page
+    re_path(rf"^envs/(?P<name>[^/]+)/(?P<tab>{'|'.join([*dict(ENV_TABS), 'all'])})/$",
             env_views.env_detail, name="env-tab"),
     path("settings/tokens/", auth_views.tokens, name="tokens"),
     path("settings/tokens/<int:pk>/revoke/", auth_views.revoke_token, name="token-revoke"),

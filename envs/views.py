@@ -48,22 +48,22 @@ def awaiting_approval(env: Environment) -> list[dict]:
             .order_by("-created_at")[:5]]
 
 
-def env_detail(request, name: str, tab: str | None = None):
-    """The environment page: one tab (``/envs/<name>/<tab>/``), or every section at once
-    (``/envs/<name>/``, the "All" view). Rendered from the database only: what a cluster
-    says is loaded apart by the sections that show it."""
+def env_detail(request, name: str, tab: str = "overview"):
+    """The environment page: one tab (``/envs/<name>/<tab>/``; ``/envs/<name>/`` is the
+    Overview), or every section at once (``/envs/<name>/all/``). Rendered from the database
+    only: what a cluster says is loaded apart by the sections that show it."""
     env = get_object_or_404(Environment, name=name)
-    if tab is not None and tab not in dict(TABS):
+    if tab != "all" and tab not in dict(TABS):
         raise Http404(f"no tab {tab!r}")
-    sections = ENV_SECTIONS if tab is None else in_tab(ENV_SECTIONS, tab)
-    show_runs = tab in (None, "runs", "overview")
+    sections = ENV_SECTIONS if tab == "all" else in_tab(ENV_SECTIONS, tab)
+    show_runs = tab in ("all", "runs", "overview")
     runs, more_runs = head(request, Run.objects.filter(target=env.target)
                            .order_by("-created_at", "-id"), "runs",
                            5 if tab == "overview" else 15, cap=50) if show_runs else ([], False)
     attention = (awaiting_approval(env) + needs_attention(request, env)
-                 if tab in (None, "overview") else [])
+                 if tab in ("all", "overview") else [])
     return render(request, "envs/detail.html", {
-        "env": env, "runs": runs, "more_runs": more_runs, "tab": tab or "all",
+        "env": env, "runs": runs, "more_runs": more_runs, "tab": tab,
         "tabs": TABS, "attention": attention, "show_runs": show_runs,
         "lock": memo(request, ("lock", env.pk), env.lock_holder),
         "sections": render_sections(sections, request, env),

@@ -163,7 +163,7 @@ def test_env_page_shows_sources_backups_and_restore_confirm(signed_in, prod, api
     _register(api, env="prod")
     source = BackupSource.objects.get()
     b = _backup(source, row_counts={"public.orders": 8000, "public.customers": 3000})
-    page = signed_in.get("/envs/prod/").content.decode()
+    page = signed_in.get("/envs/prod/all/").content.decode()
     assert "Back up now" in page and "database ledger on db.internal:5432" in page
     assert f"/backups/{b.pk}/restore/" in page and 'name="confirm"' in page
     assert "public.orders: 8000" in page and "11000 rows in 2 tables" in page

@@ -248,12 +248,12 @@ def test_env_page_and_dashboard_show_volume_backups_and_overdue_sources(signed_i
     live = tmp_path / "page"
     _tree(live)
     source = _volume(env, live)
-    page = signed_in.get("/envs/stage/").content.decode()
+    page = signed_in.get("/envs/stage/all/").content.decode()
     assert "volume " + str(live) in page and "Overdue: files (volume" in page  # never backed up
     assert "files (volume)" in signed_in.get("/").content.decode()
     _run(services.start_backup(source))
     backup = Backup.objects.get()
-    page = signed_in.get("/envs/stage/").content.decode()
+    page = signed_in.get("/envs/stage/all/").content.decode()
     assert "6 files, snapshot" in page and backup.snapshot[:8] in page
     assert 'name="replace_live"' in page and "Overdue: files" not in page
     assert_no_secrets(page)

@@ -72,10 +72,14 @@ def region_shot(page: Page, name: str, top: str, bottom: str | None = None) -> P
     return path
 
 
-def open_env(page: Page, name: str = "local") -> None:
+def open_env(page: Page, tab: str, name: str = "local") -> None:
+    """Environments → the environment (its Overview) → one of its tabs."""
     nav(page, "Environments")
     page.locator("table").get_by_role("link", name=name, exact=True).click()
     expect(page.locator("h1")).to_contain_text(name)
+    expect(page.locator("#env-tabs a[aria-current=page]")).to_have_text("Overview")
+    page.locator("#env-tabs").get_by_role("link", name=tab, exact=True).click()
+    expect(page.locator("#env-tabs a[aria-current=page]")).to_have_text(tab)
 
 
 def sql(dbname: str, text: str) -> list:
@@ -239,7 +243,7 @@ def import_the_catalog(page: Page) -> None:
 def provision(page: Page, secrets: list, keep) -> None:
     token = f"tf-token-{uuid.uuid4().hex}"
     secrets.append(token)
-    open_env(page)
+    open_env(page, "Infrastructure")
     page.fill("textarea[name=variables]", '{"environment": "local", "zone": "journey.test"}')
     page.fill("input[name=secret_name]", "api_token")
     page.fill("input[name=secret_value]", token)
@@ -253,7 +257,7 @@ def provision(page: Page, secrets: list, keep) -> None:
     plan_id = run_ends(page, "planned")
     assert "Plan: 8 to add, 0 to change, 0 to destroy." in log_text(page)
     keep()
-    open_env(page)
+    open_env(page, "Infrastructure")
     page.get_by_role("link", name=f"Plan run #{plan_id}").click()
     page.wait_for_url(f"**/plans/{plan_id}/")
     expect(page.locator("#plan-status")).to_have_text("planned")
@@ -269,7 +273,7 @@ def provision(page: Page, secrets: list, keep) -> None:
     shot(page, "journey-run-apply")
     keep()
 
-    open_env(page)
+    open_env(page, "Infrastructure")
     outputs = page.locator("#tf-outputs")
     expect(outputs.locator("tr", has_text="namespace")).to_contain_text("local")
     expect(outputs.locator("tr", has_text="api_token_configured")).to_contain_text("true")
@@ -281,7 +285,7 @@ def provision(page: Page, secrets: list, keep) -> None:
 
 
 def deploy(page: Page, kube, keep) -> None:
-    open_env(page)
+    open_env(page, "Deploys")
     page.locator("details.deploys-form summary").click()
     page.fill("textarea[name=kubeconfig]", kube.kubeconfig())
     page.get_by_role("button", name="Save", exact=True).click()
@@ -303,7 +307,7 @@ def deploy(page: Page, kube, keep) -> None:
     live = kube.store.get("deployments", "local", "myproject-api")
     assert live["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.1.0")
 
-    open_env(page)
+    open_env(page, "Deploys")
     workloads = page.locator("h2#deploys ~ .table-wrap").first
     expect(workloads).to_contain_text("ghcr.io/example-org/myproject-api:1.1.0")
     releases = page.locator("h3", has_text="Release history").locator("+ .table-wrap")
@@ -311,14 +315,14 @@ def deploy(page: Page, kube, keep) -> None:
     expect(releases).to_contain_text("journey: new search endpoint")
     expect(releases.locator(".badge", has_text="live")).to_have_count(1)
     assert Release.objects.get().image == "ghcr.io/example-org/myproject-api:1.1.0"
-    region_shot(page, "journey-env-deploys", "h2#deploys", "h2#secrets")
+    region_shot(page, "journey-env-deploys", "h2#deploys")
     keep()
 
 
 def rotate_a_secret(page: Page, kube, secrets: list, keep) -> None:
     first = f"first-secret-{uuid.uuid4().hex}"
     secrets.append(first)
-    open_env(page)
+    open_env(page, "Secrets")
     page.locator("details", has_text="Add a secret").locator("summary").click()
     form = page.locator("form.secrets-form")
     form.locator("input[name=name]").fill("SECRET_KEY")
@@ -333,7 +337,7 @@ def rotate_a_secret(page: Page, kube, secrets: list, keep) -> None:
         return base64.b64decode(data["SECRET_KEY"]).decode()
 
     assert in_cluster() == first
-    open_env(page)
+    open_env(page, "Secrets")
     row = page.locator("#secret-SECRET_KEY")
     expect(row).to_contain_text("v1")
     keep()
@@ -346,21 +350,21 @@ def rotate_a_secret(page: Page, kube, secrets: list, keep) -> None:
     secrets.append(rotated)
     assert rotated != first and len(rotated) >= 32
 
-    open_env(page)
+    open_env(page, "Secrets")
     expect(page.locator("#secret-SECRET_KEY")).to_contain_text("v2")
     expect(page.locator("#secret-SECRET_KEY")).to_contain_text("rotated")
     # The completeness check counts the new secret for the component at once.
     config = page.locator("table.secrets-config tbody tr", has_text="component:default/api")
     expect(config).to_contain_text("secrets: SECRET_KEY")
     expect(config.locator(".badge", has_text="SECRET_KEY")).to_have_count(0)
-    region_shot(page, "journey-env-secrets", "h2#secrets", "h2#backups")
+    region_shot(page, "journey-env-secrets", "h2#secrets")
     keep()
 
 
 def back_up_and_restore(page: Page, appdb: str, keep) -> None:
     assert counts(appdb) == (40, 1200)
     url = f"postgresql://postgres@127.0.0.1:5432/{appdb}"
-    open_env(page)
+    open_env(page, "Backups")
     page.locator("details.backups-add summary").click()
     form = page.locator("details.backups-add form")
     form.locator("input[name=name]").fill("app-db")
@@ -385,12 +389,12 @@ def back_up_and_restore(page: Page, appdb: str, keep) -> None:
     damaged = counts(appdb)
     assert damaged[1] == 200
 
-    open_env(page)
+    open_env(page, "Backups")
     table = page.locator("h3", has_text="Backups (newest first)").locator("+ .table-wrap")
     row = table.locator("tbody tr").first
     expect(row.locator(".badge")).to_have_text("verified")
     expect(row).to_contain_text("1240 rows in 2 tables")
-    region_shot(page, "journey-env-backups", "h2#backups", 'h2:has-text("Run history")')
+    region_shot(page, "journey-env-backups", "h2#backups")
     row.get_by_role("button", name="Restore").click()
     page.wait_for_selector("#log .ln")
     restore_id = run_ends(page)
@@ -401,7 +405,7 @@ def back_up_and_restore(page: Page, appdb: str, keep) -> None:
     assert len(kept) == 1 and kept[0] in log_text(page)
     assert counts(kept[0]) == damaged
     shot(page, "journey-run-restore")
-    open_env(page)
+    open_env(page, "Backups")
     shot(page, "journey-environment")
     assert url not in page.content()
     assert page.locator("h3", has_text="Backups (newest first)").count() == 1

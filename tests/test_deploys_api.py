@@ -157,7 +157,7 @@ def test_read_token_cannot_deploy(read_api, envs):
 
 
 def test_pages_render_without_a_cluster(signed_in, envs):
-    page = signed_in.get("/envs/dev/").content.decode()
+    page = signed_in.get("/envs/dev/all/").content.decode()
     assert "No cluster connection is set for dev" in page
     assert signed_in.get("/promotions/").status_code == 200
     assert "Pending promotions" in signed_in.get("/").content.decode()

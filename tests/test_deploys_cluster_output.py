@@ -39,7 +39,7 @@ def test_kubeconfig_output_is_copied_never_shown_and_audited(api, platform, sign
     _, runs = platform
     Environment.objects.create(name="dev", tier="dev")
     assert api.get("/api/envs/dev/cluster/").json()["set"] is False
-    page = signed_in.get("/envs/dev/").content.decode()
+    page = signed_in.get("/envs/dev/all/").content.decode()
     assert 'id="cluster-from-local"' in page  # the button: local's last apply has the output
 
     response = api.post(URL, {"source": "local", "output": "kubeconfig"}, format="json")
@@ -57,7 +57,7 @@ def test_kubeconfig_output_is_copied_never_shown_and_audited(api, platform, sign
     assert event.detail["server"] == "https://192.0.2.10:6443"
 
     pages = [response.content.decode()]
-    pages += [signed_in.get(f"/envs/{name}/").content.decode() for name in ("dev", "local")]
+    pages += [signed_in.get(f"/envs/{name}/all/").content.decode() for name in ("dev", "local")]
     pages += [api.get(url).content.decode() for url in (
         "/api/envs/dev/cluster/", "/api/envs/local/", "/api/envs/", "/api/audit/",
         *(f"/api/runs/{pk}/log/" for pk in runs))]
@@ -98,7 +98,7 @@ def test_the_button_then_a_new_apply_marks_the_copy_outdated(api, platform, sign
     response = signed_in.post("/envs/dev/deploys/cluster/from-output/",
                               {"source": "local", "output": "kubeconfig"})
     assert response.status_code == 302
-    page = signed_in.get("/envs/dev/").content.decode()
+    page = signed_in.get("/envs/dev/all/").content.decode()
     assert "set from output kubeconfig of local: https://192.0.2.10:6443" in page
     first = token_of("dev")
 
@@ -110,7 +110,7 @@ def test_the_button_then_a_new_apply_marks_the_copy_outdated(api, platform, sign
     assert applied.status == Status.SUCCEEDED, log_of(applied.pk)
     info = api.get("/api/envs/dev/cluster/").json()
     assert info["source"]["outdated"] is True and info["server"] == "https://192.0.2.10:6443"
-    assert "was applied again since" in signed_in.get("/envs/dev/").content.decode()
+    assert "was applied again since" in signed_in.get("/envs/dev/all/").content.decode()
     again = api.post(URL, {"source": "local"}, format="json").json()
     assert again["server"] == "https://192.0.2.20:6443" and again["source"]["outdated"] is False
     assert token_of("dev") != first

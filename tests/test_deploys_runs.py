@@ -115,7 +115,7 @@ def test_deploy_through_the_worker_changes_only_that_container(envs, api, kube, 
                            "env_from": ["configMapRef shop-config"]}
     target = Target.objects.get(environment__name="dev")
     assert (target.deployment, target.container, target.explicit) == ("shop", "app", False)
-    page = signed_in.get("/envs/dev/").content.decode()
+    page = signed_in.get("/envs/dev/all/").content.decode()
     assert "ghcr.io/acme/shop:2" in page and "fix checkout" in page
     releases = api.get("/api/envs/dev/releases/").json()
     assert releases[0]["image"] == "ghcr.io/acme/shop:2"
@@ -287,7 +287,7 @@ def test_unresolved_target_names_the_candidates(envs, api, kube, signed_in):
     run = run_now(api, "/api/envs/dev/deploys/", {"component": "shop",
                                                   "image": "ghcr.io/acme/shop:2"})
     assert run.status == "failed" and "shop-a, shop-b" in run.error
-    assert "shop-a, shop-b" in signed_in.get("/envs/dev/").content.decode()
+    assert "shop-a, shop-b" in signed_in.get("/envs/dev/all/").content.decode()
 
 
 def test_restart_rolls_new_pods(envs, api, kube):
@@ -319,7 +319,7 @@ def test_prod_needs_confirm_and_kubeconfig_never_shows(envs, api, kube, signed_i
         "/api/envs/prod/cluster/", "/api/envs/prod/targets/", "/api/envs/prod/releases/",
         f"/api/runs/{run.pk}/", f"/api/runs/{run.pk}/log/", "/api/audit/", "/api/promotions/",
         "/api/envs/prod/")]
-    seen += [signed_in.get(p).content.decode() for p in ("/envs/prod/", f"/runs/{run.pk}/",
+    seen += [signed_in.get(p).content.decode() for p in ("/envs/prod/all/", f"/runs/{run.pk}/",
                                                           "/promotions/", "/", "/audit/")]
     seen += list(RunLine.objects.values_list("text", flat=True))
     seen += [str(e.detail) for e in AuditEvent.objects.all()]

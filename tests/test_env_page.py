@@ -47,7 +47,7 @@ def shown(page: str, pattern: str) -> list[str]:
 
 def test_long_lists_show_their_newest_rows_and_a_link_to_all(signed_in, dev):
     env, _source, _backups = dev
-    page = signed_in.get("/envs/dev/").content.decode()
+    page = signed_in.get("/envs/dev/all/").content.decode()
     newest_runs = list(Run.objects.filter(target=env.target).order_by("-created_at")[:15])
     run_links = set(shown(page, r'href="/runs/(\d+)/"'))
     assert {str(r.pk) for r in newest_runs} <= run_links
@@ -69,7 +69,7 @@ def test_long_lists_show_their_newest_rows_and_a_link_to_all(signed_in, dev):
     ("drills", r"drill-marker-(\d\d)", 12),
 ])
 def test_show_lists_every_row_of_that_list_only(signed_in, dev, name, pattern, total):
-    page = signed_in.get(f"/envs/dev/?show={name}").content.decode()
+    page = signed_in.get(f"/envs/dev/all/?show={name}").content.decode()
     assert len(set(shown(page, pattern))) == total
     assert f"?show={name}#" not in page  # nothing more to show
     others = {"releases", "backups", "drills"} - {name}
@@ -78,7 +78,7 @@ def test_show_lists_every_row_of_that_list_only(signed_in, dev, name, pattern, t
 
 def test_a_short_list_has_no_link(signed_in):
     Environment.objects.create(name="quiet", tier="dev")
-    page = signed_in.get("/envs/quiet/").content.decode()
+    page = signed_in.get("/envs/quiet/all/").content.decode()
     assert "?show=" not in page
     assert "All runs of quiet" not in page
 
@@ -92,7 +92,7 @@ def test_each_secret_has_its_own_page_with_versions_and_forms_never_the_value(si
                                    set_at=timezone.now())
     SecretVersion.objects.create(secret=secret, version=1, how="create", by="owner")
     SecretVersion.objects.create(secret=secret, version=2, how="rotate", by="scheduler")
-    page = signed_in.get("/envs/prod/").content.decode()
+    page = signed_in.get("/envs/prod/all/").content.decode()
     links = set(shown(page, r'href="(/envs/prod/secrets/API_TOKEN/)"'))
     assert links == {"/envs/prod/secrets/API_TOKEN/"}
     detail = signed_in.get("/envs/prod/secrets/API_TOKEN/")

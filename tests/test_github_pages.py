@@ -52,7 +52,7 @@ def test_the_environment_page_lists_open_pull_requests(signed_in, db):
     PullRequest.objects.create(repository="acme/infra", number=12, head_sha="c" * 40,
                                title="Bigger nodes", author_login="stranger",
                                not_planned_reason="not the owner")
-    text = signed_in.get("/envs/dev/").content.decode()
+    text = signed_in.get("/envs/dev/all/").content.decode()
     assert "Bigger nodes" in text and "not planned by itself" in text
 
 

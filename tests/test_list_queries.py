@@ -219,7 +219,7 @@ def test_the_lists_really_grow(api, signed_in, world):
     assert api.get("/api/envs/dev/backups/").json()["count"] == SMALL + GROWTH
     assert len(api.get("/api/envs/dev/secrets/").json()["secrets"]) == SMALL + GROWTH
     assert len(api.get("/api/envs/dev/targets/").json()) == SMALL + GROWTH
-    page = signed_in.get("/envs/dev/").content.decode()
+    page = signed_in.get("/envs/dev/all/").content.decode()
     assert "KEY_" in page and "ghcr.io/o/app" in page
     assert signed_in.get("/runs/").content.decode().count('href="/runs/') >= 50
 

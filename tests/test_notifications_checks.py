@@ -46,7 +46,7 @@ def test_backup_overdue_at_most_once_a_day_per_source(env, settings):
     n = Notification.objects.get()
     assert n.event == "backup.overdue" and n.environment == "prod"
     assert "No verified backup of db for 26 h" in n.subject
-    assert "30 h ago" in n.body and "/envs/prod/#backups" in n.body
+    assert "30 h ago" in n.body and "/envs/prod/backups/" in n.body
     assert checks.backups_overdue(now + timedelta(hours=27)) == 2  # next day: db and new
     Backup.objects.create(source=source, key="b", sha256="y", created_at=now + timedelta(
         hours=40), verification=Verification.VERIFIED)

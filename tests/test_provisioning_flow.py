@@ -110,7 +110,7 @@ def test_plan_review_approve_apply_then_no_changes(api, env, signed_in):
     listing = api.get("/api/envs/").json()["results"]
     assert listing[0]["outputs"]["vps_ipv4"]["value"] == "192.0.2.10"
 
-    env_page = signed_in.get("/envs/local/").content.decode()
+    env_page = signed_in.get("/envs/local/all/").content.decode()
     assert "192.0.2.10" in env_page and "terraform_data.vps" in env_page
     assert 'id="tf-outputs"' in env_page and 'id="start-plan"' in env_page
 

@@ -87,7 +87,7 @@ def test_import_blocks_plan_as_imports_and_apply_into_the_state(api, adopt_env, 
     body = api.get("/api/envs/adopt/").json()
     assert body["outputs"]["adopted_ids"]["value"] == ["legacy-dns-1", "legacy-bucket-7"]
     assert body["last_apply"]["resources"] == 3
-    page = signed_in.get("/envs/adopt/").content.decode()
+    page = signed_in.get("/envs/adopt/all/").content.decode()
     assert "terraform_data.legacy_dns" in page and "terraform_data.legacy_bucket" in page
 
     # Once adopted, the import blocks are no-ops: nothing left to plan.

@@ -16,7 +16,7 @@ def test_plan_review_and_approve_from_the_pages(signed_in, transactional_db, tmp
     plan_run = Run.objects.get(kind="plan")
     assert response["Location"] == f"/runs/{plan_run.pk}/"
     assert run_now(plan_run.pk).status == Status.PLANNED, log_of(plan_run.pk)
-    env_page = signed_in.get("/envs/prod/").content.decode()
+    env_page = signed_in.get("/envs/prod/all/").content.decode()
     assert f'href="/plans/{plan_run.pk}/"' in env_page
     review = signed_in.get(f"/plans/{plan_run.pk}/").content.decode()
     assert 'name="confirm"' in review  # prod: the name must be typed
@@ -27,7 +27,7 @@ def test_plan_review_and_approve_from_the_pages(signed_in, transactional_db, tmp
     apply_run = Run.objects.get(kind="apply")
     assert response["Location"] == f"/runs/{apply_run.pk}/"
     assert run_now(apply_run.pk).status == Status.SUCCEEDED, log_of(apply_run.pk)
-    page = signed_in.get("/envs/prod/").content.decode()
+    page = signed_in.get("/envs/prod/all/").content.decode()
     outputs = page.split('id="tf-outputs"')[1].split("</table>")[0]
     assert "<code>namespace</code>" in outputs and "<code>prod</code>" in outputs
 
@@ -42,7 +42,7 @@ def test_variables_form_keeps_secret_values_write_only(signed_in, transactional_
     assert env.tf_variables == {"environment": "local", "zone": "form.test"}
     assert env.secret_variables == {"api_token": "first-token-value",
                                     "extra_secret": "second-secret-value"}
-    page = signed_in.get("/envs/local/").content.decode()
+    page = signed_in.get("/envs/local/all/").content.decode()
     assert "extra_secret" in page and "api_token" in page
     assert "first-token-value" not in page and "second-secret-value" not in page
     signed_in.post("/envs/local/variables/", {"variables": "{}",

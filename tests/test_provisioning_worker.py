@@ -76,7 +76,7 @@ def test_cancel_of_a_long_apply_ends_canceled_within_5_seconds(api, worker, tmp_
     assert snapshot.local_state and snapshot.last_applied_at is None
     assert {"address": "terraform_data.slow[0]", "type": "terraform_data", "mode": "managed",
             "tainted": True} in snapshot.resources
-    assert "tainted" in signed_in.get("/envs/local/").content.decode()
+    assert "tainted" in signed_in.get("/envs/local/all/").content.decode()
 
 
 def stuck_engine(path: Path) -> Path:
@@ -146,7 +146,7 @@ def test_secret_variables_never_leak(api, worker, tmp_path, signed_in):
     assert status(pk) == Status.SUCCEEDED, log_of(pk)
 
     pages = [signed_in.get(url).content.decode() for url in
-             ("/envs/local/", f"/runs/{pk}/", f"/plans/{Run.objects.get(pk=pk).parent_id}/")]
+             ("/envs/local/all/", f"/runs/{pk}/", f"/plans/{Run.objects.get(pk=pk).parent_id}/")]
     pages += [api.get(url).content.decode() for url in
               ("/api/envs/local/", "/api/envs/", f"/api/runs/{pk}/log/", "/api/audit/")]
     for secret in (token, imported):

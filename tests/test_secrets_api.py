@@ -42,7 +42,7 @@ def test_create_list_detail_never_return_the_value(dev, api, signed_in):
     detail = api.get("/api/envs/dev/secrets/DATABASE_URL/")
     assert [s["name"] for s in listing.json()["secrets"]] == ["DATABASE_URL"]
     assert detail.json()["history"][0]["how"] == "create"
-    page = signed_in.get("/envs/dev/")
+    page = signed_in.get("/envs/dev/all/")
     assert page.status_code == 200 and b"DATABASE_URL" in page.content
     for text in (response.content, listing.content, detail.content, page.content):
         assert VALUE.encode() not in text
@@ -112,7 +112,7 @@ def test_overdue_badges_on_the_environment_page_and_the_dashboard(dev, api, sign
              format="json")
     Secret.objects.update(set_at=timezone.now() - timedelta(days=12))
     assert api.get("/api/envs/dev/secrets/OLD_KEY/").json()["overdue"] is True
-    page = signed_in.get("/envs/dev/").content.decode()
+    page = signed_in.get("/envs/dev/all/").content.decode()
     assert "1 overdue" in page and "12 / 10 days" in page
     dash = signed_in.get("/").content.decode()
     assert "overdue</span> <code>OLD_KEY</code>" in dash
@@ -127,7 +127,7 @@ def test_ui_forms_add_set_and_delete(dev, signed_in):
     assert Secret.objects.get().value == VALUE
     signed_in.post("/envs/dev/secrets/UI_KEY/set/", {"value": "ui-new-value-555"})
     assert Secret.objects.get().version == 2
-    page = signed_in.get("/envs/dev/", follow=True).content.decode()
+    page = signed_in.get("/envs/dev/all/", follow=True).content.decode()
     assert VALUE not in page and "ui-new-value-555" not in page
     bad = signed_in.post("/envs/dev/secrets/add/", {"name": "bad name", "value": "x"},
                          follow=True)
@@ -191,5 +191,5 @@ def test_config_check_lists_missing_and_extra_keys(transactional_db, api, signed
         assert body["unused_secrets"] == ["UNUSED_ONE"]
         assert missing_keys(env, "shop") == ["REDIS_URL"]
         assert missing_keys(env, "component:default/billing") == ["STRIPE_KEY"]
-        page = signed_in.get("/envs/dev/").content.decode()
+        page = signed_in.get("/envs/dev/all/").content.decode()
         assert "REDIS_URL" in page and "STRIPE_KEY" in page and VALUE not in page

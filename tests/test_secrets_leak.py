@@ -139,7 +139,7 @@ def test_no_plaintext_value_anywhere_after_the_full_scenario(world, api, signed_
     for r in Run.objects.all():
         responses.append(api.get(f"/api/runs/{r.pk}/").content.decode())
         responses.append(api.get(f"/api/runs/{r.pk}/log/").content.decode())
-    pages = [signed_in.get(p).content.decode() for p in ("/", "/envs/dev/", "/envs/prod/",
+    pages = [signed_in.get(p).content.decode() for p in ("/", "/envs/dev/all/", "/envs/prod/all/",
                                                          "/runs/", "/audit/")]
     pages += [signed_in.get(f"/runs/{r.pk}/").content.decode() for r in Run.objects.all()]
     files = [p for p in Path(settings.DATA_DIR).rglob("*") if p.is_file()]

@@ -17,7 +17,7 @@ from .serializers import SourceSerializer, source_form_data
 
 
 def _back_url(env: Environment) -> str:
-    return f"/envs/{env.name}/#backups"
+    return f"/envs/{env.name}/backups/"
 
 
 @require_POST

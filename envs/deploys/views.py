@@ -24,7 +24,7 @@ from .serializers import (
 
 
 def _act(request, env: Environment, fn):
-    return start_from_form(request, fn, f"/envs/{env.name}/")
+    return start_from_form(request, fn, f"/envs/{env.name}/deploys/")
 
 
 def _valid(serializer_class, data) -> dict:

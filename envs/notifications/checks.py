@@ -56,7 +56,7 @@ def backups_overdue(now: datetime) -> int:
         last = (f"The last verified backup is from {messages.when(source.last)} "
                 f"({messages.ago(source.last, now)})." if source.last
                 else "There has never been a verified backup of it.")
-        page = f"/envs/{env}/#backups"
+        page = f"/envs/{env}/backups/"
         fired += len(emit([Draft(
             event=Event.BACKUP_OVERDUE, environment=env, link=page,
             subject=messages.subject(env, f"No verified backup of {source.name} for {hours} h"),
@@ -78,7 +78,7 @@ def secrets_overdue(now: datetime) -> int:
     for env, names in sorted(by_env.items()):
         names.sort()
         digest = hashlib.sha256(",".join(names).encode()).hexdigest()[:16]
-        page = f"/envs/{env}/#secrets"
+        page = f"/envs/{env}/secrets/"
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10
                                          else "")
         fired += len(emit([Draft(

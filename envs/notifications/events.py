@@ -139,7 +139,7 @@ def drafts_for(run: Run, previous: str) -> list[Draft]:
             drafts.append(draft(Event.BACKUP_SUSPICIOUS,
                                 f"Suspicious backup of {backup.source.name}",
                                 f"Backup #{backup.pk} (run #{run.pk}) on {where} is kept but "
-                                "looks wrong.", f"Why: {why}", page=f"/envs/{env}/#backups"))
+                                "looks wrong.", f"Why: {why}", page=f"/envs/{env}/backups/"))
     return drafts
 
 

@@ -25,7 +25,7 @@ def _env(name: str) -> Environment:
 
 
 def _env_page(env: Environment) -> str:
-    return reverse("env", kwargs={"name": env.name})
+    return reverse("env-tab", kwargs={"name": env.name, "tab": "infrastructure"})
 
 
 @require_POST

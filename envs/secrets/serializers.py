@@ -81,7 +81,7 @@ def secret_metadata(secret: Secret, history: bool = False) -> dict:
         "set_at": secret.set_at, "set_by": secret.set_by, "rotated_at": secret.rotated_at,
         "age_days": secret.age_days, "due_at": secret.due_at, "overdue": secret.overdue,
         "run": {"id": run.pk, "status": run.status} if run else None,
-        "links": {"self": base, "rotate": f"{base}rotate/", "page": f"/envs/{env}/#secrets"},
+        "links": {"self": base, "rotate": f"{base}rotate/", "page": f"/envs/{env}/secrets/"},
     }
     if history:
         out["history"] = [{"version": v.version, "how": v.how, "at": v.at, "by": v.by,

@@ -34,7 +34,7 @@ def _form_data(post) -> dict:
 
 
 def _act(request, env: Environment, fn):
-    return start_from_form(request, fn, f"/envs/{env.name}/#secrets")
+    return start_from_form(request, fn, f"/envs/{env.name}/secrets/")
 
 
 def _secret(env: Environment, name: str) -> Secret:
