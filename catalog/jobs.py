@@ -1,11 +1,20 @@
-"""The ``catalog_import`` run kind (import and refresh of one location) and the schedule
-that refreshes every location."""
+"""The ``catalog_import`` run kind (import and refresh of one location), its links on the
+run page, and the receiver that takes away a location whose first import did not import
+it (``services.discard_unimported``, in the transaction that ends the run)."""
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
 from portal.runs.engine import RunContext, RunFailed
 from portal.runs.kinds import RunKind, register
+from portal.runs.models import Run
+from portal.runs.signals import run_status_changed
 
+from . import services
 from .importer import format_issue, import_location
 from .models import IMPORT_KIND, Location
 
@@ -27,9 +36,35 @@ def execute(ctx: RunContext) -> None:
     if hidden:
         ctx.log(f"... and {hidden} more: see the location page for the full list")
     ctx.result = {"location": location.pk, **outcome.summary()}
+    if not outcome.ok and ctx.run.params.get("first"):
+        what = format_issue(outcome.errors[0]) if outcome.errors else "nothing was read"
+        raise RunFailed(f"the first import of {location} failed ({len(outcome.errors)} "
+                        f"error(s), the first: {what}); nothing was imported and the "
+                        "location is not kept: fix the source and add it again")
     if not outcome.ok:
         raise RunFailed(f"{len(outcome.errors)} error(s); nothing of location #{location.pk} "
                         "was changed (the previous version stays)")
+
+
+def run_links(run: Run) -> list[tuple[str, str]]:
+    """The location the run imported; a first import that failed offers the add form
+    again with its source filled in (the location itself is gone)."""
+    params = run.params or {}
+    pk = params.get("location")
+    location = Location.objects.filter(pk=pk).first() if isinstance(pk, int) else None
+    links: list[tuple[str, str]] = []
+    if location is not None:
+        links.append((f"Location #{location.pk}", location.get_absolute_url()))
+    elif params.get("first") and run.status in ("failed", "canceled"):
+        source = {k: str(v) for k, v in (params.get("source") or {}).items()
+                  if k in ("target", "ref", "path") and v}
+        links.append(("Retry: add the location again",
+                      f"{reverse('catalog-locations')}?{urlencode(source)}#add"))
+    return links
+
+
+def _ended(sender: Any, run: Run, previous: str, **kwargs: Any) -> None:
+    services.discard_unimported(run)
 
 
 CATALOG_IMPORT = register(RunKind(
@@ -41,4 +76,6 @@ CATALOG_IMPORT = register(RunKind(
                 "location's entities are either fully updated or untouched.",
     endpoint="/api/catalog/locations/<id>/refresh/",
     timeout=None,
+    links=run_links,
 ))
+run_status_changed.connect(_ended, sender=Run, dispatch_uid="catalog-first-import")

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from portal.audit.models import record
 from portal.errors import Conflict
+from portal.runs.choices import Status as RunStatus
 from portal.runs.models import Lock, LockHeld, Run
 
 from .descriptor import validate_text
@@ -38,7 +39,9 @@ SOURCE_FIELDS = ("kind", "target", "ref", "path")
 def add_location(*, kind: str, target: str, ref: str = "", path: str = "",
                  token: str | None = None, github_repo: str = "",
                  request=None) -> tuple[Location, Run]:
-    """Create a location and queue its first import. Raises LocationExists."""
+    """Create a location and queue its first import. Raises LocationExists. A first
+    import that fails (or is canceled) takes the location away again when its run ends
+    (``discard_unimported``): a source that never imported leaves nothing behind."""
     existing = Location.objects.filter(kind=kind, target=target, ref=ref, path=path).first()
     if existing is not None:
         raise LocationExists(existing)
@@ -47,7 +50,7 @@ def add_location(*, kind: str, target: str, ref: str = "", path: str = "",
                                            token=token or None, github_repo=github_repo)
         record("catalog.location.add", target=location.run_target, request=request,
                source=str(location), has_token=bool(token))
-        run = start_import(location, request=request)
+        run = start_import(location, request=request, first=True)
     assert run is not None  # not scheduled: a held lock raises instead
     return location, run
 
@@ -110,16 +113,41 @@ def remove_location(location: Location, request=None) -> int:
 
 
 def start_import(location: Location, *, request=None, user=None, actor: str | None = None,
-                 scheduled: bool = False, refresh: bool = False,
+                 scheduled: bool = False, refresh: bool = False, first: bool = False,
                  enqueue: bool = True) -> Run | None:
     """Queue an import run of the location (see ``jobs.py``). Raises LockHeld; a scheduled
     run on a held lock returns None (skipped and audited by Run.start). ``enqueue=False``:
-    the caller executes it in its own process (the CLI)."""
+    the caller executes it in its own process (the CLI). ``first``: the import of a
+    location just added, which goes away again if this run does not import it; its
+    source is kept in the parameters for the run page's "add it again" link."""
+    params: dict[str, Any] = {"location": location.pk, "refresh": refresh or scheduled}
+    if first:
+        params.update(first=True, source={"target": location.target, "ref": location.ref,
+                                          "path": location.path})
     return Run.start(
         IMPORT_KIND, target=location.run_target, lock_key=location.lock_key,
-        params={"location": location.pk, "refresh": refresh or scheduled},
-        scheduled=scheduled, request=request, user=user, actor=actor, enqueue=enqueue,
+        params=params, scheduled=scheduled, request=request, user=user, actor=actor,
+        enqueue=enqueue,
     )
+
+
+def discard_unimported(run: Run) -> bool:
+    """When the first import run of a location ends without importing it (failed,
+    canceled, or failed by the reaper), delete the location, in the transaction that ends
+    the run, and audit it. A location that ever imported is never touched here: a failed
+    refresh keeps the location and its entities."""
+    if run.kind != IMPORT_KIND or not (run.params or {}).get("first") or run.status not in (
+            RunStatus.FAILED, RunStatus.CANCELED):
+        return False
+    pk = (run.params or {}).get("location")
+    location = Location.objects.filter(pk=pk).first() if isinstance(pk, int) else None
+    if location is None or location.last_imported_at is not None or location.entities.exists():
+        return False
+    source = str(location)
+    location.delete()
+    record("catalog.location.discard", target=run.target, run=run, source=source,
+           reason=f"its first import {run.status}")
+    return True
 
 
 def refresh_all() -> list[int]:

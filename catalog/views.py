@@ -1,7 +1,10 @@
-"""Catalog pages: the entity list (filters, search, pages), an entity (fields, links,
-relations as a list and as an SVG graph, environments, config keys, errors) and the
-locations (add -> import run, refresh now, delete orphans). Input is validated by the
-same serializer as the API, and the work is done by the same ``services.py`` functions."""
+"""Catalog pages: the entity list (filters, search, pages; Components unless another kind
+or "all kinds" is asked for), an entity (fields, links, relations as a list and as an SVG
+graph, environments, config keys, errors, an API's definition as documentation, and the
+panels other features register: ``sections.entity_panel``) and the locations (add ->
+import run, refresh now, delete orphans, delete after a confirmation page). Input is
+validated by the same serializer as the API, and the work is done by the same
+``services.py`` functions."""
 
 from __future__ import annotations
 
@@ -11,23 +14,29 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.errors import DomainError
 from portal.runs.models import Lock, Run
 from portal.runs.pages import refusal, start_from_form
 
-from . import graph, services
+from . import apidocs, graph, services
 from .descriptor import is_within
 from .filters import FILTERS, FilterError, filter_entities, list_columns
 from .models import Entity, Location, kind_label
+from .sections import entity_panels
 from .serializers import LocationSerializer
 
 PAGE_SIZE = 50
+DEFAULT_KIND = "component"
 
 
 def entity_list(request):
+    """Components first: without any filter in the query the list shows Components (the
+    owner's daily view); ``?kind=`` (the "All kinds" link, the form's "any") shows all."""
     params = {k: request.GET.get(k, "") for k in FILTERS}
+    if not any(k in request.GET for k in FILTERS):
+        params["kind"] = DEFAULT_KIND
     try:
         entities = list_columns(filter_entities(params))
     except FilterError as exc:
@@ -41,7 +50,7 @@ def entity_list(request):
     query = keep.urlencode()
     return render(request, "catalog/list.html", {
         "page": page, "filters": params, "kinds": kinds, "query": query,
-        "filtered": any(params.values()),
+        "filtered": any(request.GET.get(k) for k in FILTERS),
         "locations": Location.objects.count(),
     })
 
@@ -57,6 +66,9 @@ def entity_detail(request, kind: str, namespace: str, name: str):
         "annotation_links": entity.annotation_links(),
         "environments": entity.environment_rows(),
         "location_errors": entity.location.errors if entity.location.status == "failed" else [],
+        "definition": apidocs.describe(entity.spec.get("definition"), entity.type)
+        if entity.kind == "api" else None,
+        "panels": entity_panels(request, entity),
     })
 
 
@@ -94,7 +106,8 @@ def location_list(request):
     """Add a location in two steps, like Backstage's "Register existing component": the
     form first previews (what would be created, updated, orphaned; every issue at its
     line), and only "Import" on the preview adds the location and starts its import."""
-    form = {"target": "", "ref": "", "path": ""}
+    # A failed first import's "Retry" link brings the source back into the form.
+    form = {k: request.GET.get(k, "")[:2000] for k in ("target", "ref", "path")}
     errors = {}
     extra: dict = {}
     if request.method == "POST":
@@ -166,9 +179,15 @@ def location_delete_orphans(request, pk: int):
     return redirect(location.get_absolute_url())
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def location_delete(request, pk: int):
+    """GET asks first (how many entities go with it); the POST of that page deletes."""
     location = get_object_or_404(Location, pk=pk)
+    if request.method == "GET":
+        return render(request, "catalog/location_delete.html", {
+            "location": location, "count": location.entities.count(),
+            "orphans": location.entities.filter(orphaned=True).count(),
+            "lock": Lock.holder(location.lock_key)})
     try:
         count = services.remove_location(location, request=request)
     except DomainError as exc:

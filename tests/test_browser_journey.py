@@ -224,6 +224,8 @@ def import_the_catalog(page: Page) -> None:
     shot(page, "journey-catalog-locations")
 
     nav(page, "Catalog")
+    expect(page.locator("main")).to_contain_text("5 entities")  # Components first
+    page.click("#all-kinds")
     expect(page.locator("main")).to_contain_text("23 entities")
     shot(page, "journey-catalog-list")
     page.get_by_role("link", name="My Project API", exact=True).click()

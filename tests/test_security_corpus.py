@@ -115,8 +115,10 @@ def test_an_oversized_yaml_document_is_refused_with_413(api):
                                   "non-utf8", "binary-junk"])
 def test_a_location_of_hostile_files_imports_nothing(transactional_db, api, settings, tmp_path,
                                                      marker, name):
-    """A local location is accepted (201) and read by its run, which stores no entity."""
+    """A local location is accepted (201) and read by its run, which stores no entity (and,
+    its first import failing, takes the location away again)."""
     from portal.runs.engine import execute_run
+    from portal.runs.models import Run
 
     root = tmp_path / "repo"
     root.mkdir()
@@ -124,9 +126,9 @@ def test_a_location_of_hostile_files_imports_nothing(transactional_db, api, sett
     settings.CATALOG_LOCAL_ROOTS = [tmp_path.resolve()]
     response = api.post("/api/catalog/locations/", {"target": str(root)}, format="json")
     assert response.status_code == 201, response.content
-    execute_run(response.json()["id"])
-    location = Location.objects.get()
-    assert location.status != "ok" and location.errors, location.status
+    assert execute_run(response.json()["id"]) == "failed"
+    assert Run.objects.get().error
+    assert not Location.objects.exists()
     assert not Entity.objects.exists()
     assert not Lock.objects.exists()
 

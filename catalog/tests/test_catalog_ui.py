@@ -25,8 +25,10 @@ def imported(db):
 
 def test_the_list_page_filters_searches_and_pages(signed_in, imported):
     page = signed_in.get("/catalog/")
-    assert page.status_code == 200
-    assert b"23 entities" in page.content and b"My Project API" in page.content
+    assert page.status_code == 200  # Components unless asked otherwise
+    assert b"5 entities" in page.content and b"My Project API" in page.content
+    every = signed_in.get("/catalog/", {"kind": ""})
+    assert b"23 entities" in every.content and b"My Project API" in every.content
     only = signed_in.get("/catalog/", {"kind": "resource"}).content.decode()
     assert "3 entities" in only and "My Project API" not in only
     found = signed_in.get("/catalog/", {"q": "rest backend"}).content.decode()
