@@ -72,4 +72,13 @@ def bare_repo(tmp_path):
 
 # The project's shared fixtures (owner, signed-in client, token clients) live in
 # tests/conftest.py, which pytest applies to tests/ only: re-export them here.
-from tests.conftest import api, owner, read_api, signed_in, wait_for  # noqa: E402,F401
+from tests.conftest import (  # noqa: E402,F401
+    api,
+    chromium,
+    owner,
+    page,
+    read_api,
+    signed_in,
+    signed_in_page,
+    wait_for,
+)
