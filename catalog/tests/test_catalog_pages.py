@@ -476,3 +476,28 @@ def test_a_failed_refresh_keeps_the_location_and_its_entities(api, repo):
     # first import run discards
     assert Run.objects.get(pk=refresh.json()["id"]).params == {"location": location.pk,
                                                                "refresh": True}
+
+
+ODD_SHAPES = [
+    "openapi: 3.0.0\ninfo: just a string\nservers: {a: b}\npaths: [1, 2]\n",
+    "openapi: 3.0.0\npaths:\n  /x: [get]\n  /y:\n    get: null\n    post:\n"
+    "      parameters: {a: 1}\n      responses: [200]\n"
+    "      requestBody: {$ref: '#/nowhere/at/all'}\n",
+    "swagger: '2.0'\nhost: [h]\nschemes: oops\npaths:\n  /z:\n    get:\n      parameters:\n"
+    "        - {in: body}\n        - {$ref: 7}\n"
+    "      responses: {200: 5, 'default': {schema: 1}}\n",
+    "asyncapi: 2.0.0\nchannels:\n  c: 5\n  d:\n    publish: {message: {oneOf: 3}}\n"
+    "servers: [1]\n",
+    "asyncapi: 3.0.0\noperations:\n  o: {action: [send], channel: 4, messages: {a: 1}}\n"
+    "  p: 3\nchannels: {x: {messages: [1, 2]}}\n",
+    "openapi: 3.0.0\npaths:\n  /r:\n    $ref: '#/paths/~1r'\n",
+]
+
+
+@pytest.mark.parametrize("definition", ODD_SHAPES)
+def test_odd_shapes_of_a_definition_never_fail_the_page(signed_in, api_entities, definition):
+    kind = "asyncapi" if definition.startswith("asyncapi") else "openapi"
+    api_entities(odd=(kind, definition))
+    html = page(signed_in, "/catalog/api/default/odd/")
+    assert 'class="panel api-doc"' in html
+    assert "None" not in html.split('class="panel api-doc"')[1].split("<h2>Relations")[0]
