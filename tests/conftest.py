@@ -169,16 +169,24 @@ def screenshot_dir() -> Path:
     return out
 
 
+_BROWSER: list = []  # the process's one browser: Playwright's sync API starts only once
+
+
 @pytest.fixture(scope="session")
 def chromium():
     from playwright.sync_api import sync_playwright
 
+    if _BROWSER:  # re-exported by catalog/tests/conftest.py: the browser already running
+        yield _BROWSER[0]
+        return
     if not Path(CHROMIUM).exists():
         raise AssertionError(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install "
                              "chromium) or point PORTAL_CHROMIUM at a Chromium binary")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        _BROWSER.append(browser)
         yield browser
+        _BROWSER.clear()
         browser.close()
 
 
