@@ -5,15 +5,13 @@ from __future__ import annotations
 import ipaddress
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
-from django.shortcuts import redirect, resolve_url
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.shortcuts import resolve_url
 
 from portal.errors import DomainError, NotFound
-from portal.runs.pages import refusal
+from portal.runs.pages import refuse
 
 # Paths reachable without signing in. Everything else needs a session or a token.
 # /hooks/: webhooks authenticate by their own signature (envs/github checks it).
@@ -154,8 +152,9 @@ class CommonMiddleware(DjangoCommonMiddleware):
 
 class DomainErrorMiddleware:
     """A service's refusal that a page view did not handle itself becomes what a page form
-    shows (``portal.runs.pages.refusal``): the message, back where the owner came from (or
-    a 404 page for NotFound). Never a 500. The API renders them in its exception handler."""
+    shows (``portal.runs.pages.refuse``): the message, and the errors next to their fields,
+    back where the owner came from (or a 404 page for NotFound). Never a 500. The API
+    renders them in its exception handler."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -168,9 +167,4 @@ class DomainErrorMiddleware:
             return None
         if isinstance(exception, NotFound):
             raise Http404(str(exception)) from exception
-        messages.error(request, refusal(exception))
-        back = request.META.get("HTTP_REFERER") or "/"
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
-                                               require_https=request.is_secure()):
-            back = "/"
-        return redirect(back)
+        return refuse(request, exception, "/")

@@ -246,7 +246,8 @@ def provision(page: Page, secrets: list, keep) -> None:
     token = f"tf-token-{uuid.uuid4().hex}"
     secrets.append(token)
     open_env(page, "Infrastructure")
-    page.fill("textarea[name=variables]", '{"environment": "local", "zone": "journey.test"}')
+    page.fill("[name='variables.environment']", "local")
+    page.fill("[name='variables.zone']", "journey.test")
     page.fill("input[name=secret_name]", "api_token")
     page.fill("input[name=secret_value]", token)
     page.get_by_role("button", name="Save variables").click()

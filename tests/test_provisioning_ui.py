@@ -35,35 +35,34 @@ def test_plan_review_and_approve_from_the_pages(signed_in, transactional_db, tmp
 def test_variables_form_keeps_secret_values_write_only(signed_in, transactional_db, tmp_path):
     make_env(copy_local_stack(tmp_path / "local"), token="first-token-value")
     response = signed_in.post("/envs/local/variables/", {
-        "variables": '{"environment": "local", "zone": "form.test"}',
-        "secret_name": "extra_secret", "secret_value": "second-secret-value"})
+        "variables.environment": "local", "variables.zone": "form.test",
+        "secret_name": "api_token", "secret_value": "second-secret-value"})
     assert response.status_code == 302
     env = Environment.objects.get(name="local")
     assert env.tf_variables == {"environment": "local", "zone": "form.test"}
-    assert env.secret_variables == {"api_token": "first-token-value",
-                                    "extra_secret": "second-secret-value"}
+    assert env.secret_variables == {"api_token": "second-secret-value"}
     page = signed_in.get("/envs/local/all/").content.decode()
-    assert "extra_secret" in page and "api_token" in page
+    assert "api_token" in page
     assert "first-token-value" not in page and "second-secret-value" not in page
-    signed_in.post("/envs/local/variables/", {"variables": "{}",
-                                              "remove_secret": ["extra_secret"]})
+    signed_in.post("/envs/local/variables/", {"variables.zone": "", "confirm_empty": "true",
+                                              "remove_secret": ["api_token"]})
     env.refresh_from_db()
-    assert env.tf_variables == {} and env.secret_variable_names == ["api_token"]
-    bad = signed_in.post("/envs/local/variables/", {"variables": "[1"}, follow=True)
+    assert env.tf_variables == {} and env.secret_variable_names == []
+    bad = signed_in.post("/envs/local/variables/", {"variables.labels": "[1"}, follow=True)
     assert "not valid JSON" in bad.content.decode()
 
 
 def test_variables_api_put_patch_and_names_only(api, transactional_db, tmp_path):
     make_env(copy_local_stack(tmp_path / "local"), token="api-token-value-1")
     body = api.patch("/api/envs/local/variables/", {
-        "variables": {"zone": "p.test"}, "secret_variables": {"zone2": "hidden-value-2"}},
+        "variables": {"zone": "p.test"}, "secret_variables": {"api_token": "hidden-value-2"}},
         format="json").json()
     assert body["variables"] == {"environment": "local", "zone": "p.test"}
-    assert body["secret_variables"] == ["api_token", "zone2"]
-    assert "hidden-value-2" not in str(body)
-    body = api.patch("/api/envs/local/variables/", {"secret_variables": {"zone2": None}},
-                     format="json").json()
     assert body["secret_variables"] == ["api_token"]
+    assert "hidden-value-2" not in str(body)
+    body = api.patch("/api/envs/local/variables/", {"secret_variables": {"api_token": None}},
+                     format="json").json()
+    assert body["secret_variables"] == []
     bad = api.put("/api/envs/local/variables/", {"variables": {"bad name": 1}}, format="json")
     assert bad.status_code == 400 and bad.json()["error"] == "invalid"
     body = api.put("/api/envs/local/variables/", {"variables": {"environment": "local"}},

@@ -1,5 +1,6 @@
 """Settings -> Notifications: channels, per-event checkboxes, "Send test", the latest
-deliveries. Thin: every form calls the service the API calls and shows its refusal."""
+deliveries. Thin: every form calls the service the API calls; a refusal (a DomainError)
+goes back to the page with its message through portal.middleware.DomainErrorMiddleware."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from portal.errors import DomainError
-from portal.runs.pages import refusal
 from portal.scopes import names as environment_names
 
 from . import heartbeat, services
@@ -52,35 +51,23 @@ def page(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def add(request: HttpRequest) -> HttpResponse:
-    try:
-        channel = services.create_channel(_form_data(request), request)
-    except DomainError as exc:
-        messages.error(request, refusal(exc))
-        return redirect(BACK)
+    channel = services.create_channel(_form_data(request), request)
     messages.success(request, f"Channel {channel.name} added ({channel.display}).")
     return redirect(BACK)
 
 
 @require_POST
 def change(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        channel = services.update_channel(services.get_channel(pk),
-                                          _form_data(request, partial=True), request)
-    except DomainError as exc:
-        messages.error(request, refusal(exc))
-        return redirect(BACK)
+    channel = services.update_channel(services.get_channel(pk),
+                                      _form_data(request, partial=True), request)
     messages.success(request, f"Channel {channel.name} saved.")
     return redirect(BACK)
 
 
 @require_POST
 def test(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        channel = services.get_channel(pk)
-        outcome = services.send_test(channel, request)
-    except DomainError as exc:
-        messages.error(request, refusal(exc))
-        return redirect(BACK)
+    channel = services.get_channel(pk)
+    outcome = services.send_test(channel, request)
     if outcome["status"] == "sent":
         messages.success(request, f"Test message delivered to {channel.name}.")
     else:
@@ -90,11 +77,7 @@ def test(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        channel = services.get_channel(pk)
-        services.delete_channel(channel, request)
-    except DomainError as exc:
-        messages.error(request, refusal(exc))
-        return redirect(BACK)
+    channel = services.get_channel(pk)
+    services.delete_channel(channel, request)
     messages.success(request, f"Channel {channel.name} removed.")
     return redirect(BACK)

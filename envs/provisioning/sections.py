@@ -10,7 +10,7 @@ from portal.runs.models import Run
 
 from .jobs import TERRAFORM_KINDS
 from .models import DriftStatus, PlanArtifact, StateSnapshot
-from .sources import stack_variables
+from .serializers import variable_rows
 from .statelock import state_lock_info
 
 
@@ -67,10 +67,17 @@ def state_section(request, env):
 
 @env_section(30, "provisioning/_env_variables.html")
 def variables_section(request, env):
+    rows = variable_rows(env)
+    declared = {row["name"] for row in rows or []}
     return {
+        "rows": rows,
         "variables_json": json.dumps(env.tf_variables or {}, indent=2, sort_keys=True),
         "secret_names": env.secret_variable_names,
-        "declared": stack_variables(env) if not env.is_git_source else {},
+        "sensitive_names": [row["name"] for row in rows or [] if row["sensitive"]],
+        # Set before the stack stopped declaring them: saving the table removes them.
+        "undeclared": sorted(set(env.tf_variables or {}) - declared) if rows is not None
+        else [],
+        "git_source": env.is_git_source,
     }
 
 

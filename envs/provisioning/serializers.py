@@ -17,7 +17,7 @@ from portal.runs.choices import Status
 from portal.runs.models import Lock, Run, latest_runs
 
 from .models import DriftStatus, PlanArtifact, StateSnapshot
-from .sources import stack_variables
+from .sources import declared_variables, stack_variables
 from .statelock import state_lock_info
 
 Confirm = inline_serializer("Confirm", {"confirm": serializers.CharField(required=False)})
@@ -46,15 +46,21 @@ def variables_body(env: Environment) -> dict:
 
 
 class VariablesForm(serializers.Serializer):
-    """The variables form of the environment page: every plain variable as one JSON object
-    (a variable left out is removed); secret ones are added or removed one at a time and
-    their values are never shown."""
+    """The variables form of the environment page. When the stack can be read, one field
+    per declared variable (``variables.<name>``: text for a string, number or bool, JSON for
+    the others; empty: not set, the default applies); otherwise every plain variable as one
+    JSON object (``variables``). A variable left out is removed. Secret ones are added or
+    removed one at a time and their values are never shown. Saving no variable at all asks
+    first (``confirm_empty``)."""
 
     variables = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     remove_secret = serializers.ListField(child=serializers.CharField(), required=False)
     secret_name = serializers.CharField(required=False, allow_blank=True)
     secret_value = serializers.CharField(required=False, allow_blank=True,
                                          trim_whitespace=False)
+    confirm_empty = serializers.BooleanField(required=False, default=False)
+
+    EMPTY = "Save no variables? The plan will use the defaults: tick this box to confirm."
 
     def validate_variables(self, value: str) -> dict:
         try:
@@ -65,15 +71,93 @@ class VariablesForm(serializers.Serializer):
             raise serializers.ValidationError("expected a JSON object")
         return plain
 
+    def _table(self, env: Environment) -> dict:
+        """The table's fields as values (Terraform's types are checked by the service)."""
+        declared = declared_variables(env) or {}
+        post = self.initial_data
+        errors: dict[str, list[str]] = {}
+        plain: dict = {}
+        for key in post:
+            name = key[len("variables."):] if key.startswith("variables.") else None
+            if name is None:
+                continue
+            raw = post.get(key, "")
+            spec = declared.get(name)
+            if spec is None:
+                errors[key] = ["the stack declares no such variable"]
+            elif raw.strip():
+                try:
+                    plain[name] = table_value(spec, raw)
+                except ValueError as exc:
+                    errors[key] = [str(exc)]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return plain
+
     def changes_for(self, env: Environment) -> dict:
         """The form as a PATCH of the variables (services.update_variables, partial)."""
         data = self.validated_data
-        plain = dict(data.get("variables", {}))
+        plain = dict(data["variables"]) if "variables" in data else self._table(env)
+        kept = {name for name, value in plain.items() if value is not None}
         plain.update({old: None for old in env.tf_variables or {} if old not in plain})
         secret: dict = {name: None for name in data.get("remove_secret", [])}
         if data.get("secret_name"):
             secret[data["secret_name"]] = data.get("secret_value", "")
+        if not kept and (env.tf_variables or not secret) and not data.get("confirm_empty"):
+            raise serializers.ValidationError({"confirm_empty": [self.EMPTY]})
         return {"variables": plain, "secret_variables": secret}
+
+
+def table_value(spec: dict, raw: str):
+    """What one field of the table holds: the text for a string, number or bool (the
+    service checks it against the type), a JSON value for the others (``any``: JSON, or
+    the text when it is not JSON)."""
+    kind = str(spec.get("type") or "any")
+    if kind in ("string", "number", "bool"):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        if kind == "any":
+            return raw
+        raise ValueError(f"not valid JSON ({exc})") from None
+
+
+def variable_rows(env: Environment) -> list[dict] | None:
+    """One row per variable the stack declares, for the page's table (None: the stack
+    cannot be read): the input to show, the current value as that input shows it, the
+    default as a placeholder. Sensitive ones carry no value: they are secret variables."""
+    declared = declared_variables(env)
+    if declared is None:
+        return None
+    current = env.tf_variables or {}
+    secrets = set(env.secret_variable_names)
+    rows = []
+    for name, spec in declared.items():
+        kind = spec["type"]
+        scalar = kind in ("string", "number", "bool")
+        value = current.get(name)
+        shown = "" if value is None else (
+            (json.dumps(value) if not isinstance(value, str) else value) if scalar
+            else json.dumps(value, indent=1 if len(json.dumps(value)) > 60 else None))
+        default = spec.get("default")
+        placeholder = "" if "default" not in spec else (
+            "null" if default is None else (str(default).lower() if isinstance(default, bool)
+                                            else default if isinstance(default, str)
+                                            else json.dumps(default)))
+        if kind == "bool":
+            shown = shown.lower()
+        multiline = kind == "string" and ("\n" in shown or any(
+            word in spec["description"].lower() for word in ("pem", "certificate")))
+        rows.append({
+            "name": name, "type": kind, "description": spec["description"],
+            "required": spec["required"], "sensitive": spec["sensitive"],
+            "secret_set": name in secrets, "value": shown, "placeholder": placeholder,
+            "input": ("secret" if spec["sensitive"] else "json" if not scalar
+                      else "bool" if kind == "bool" else "number" if kind == "number"
+                      else "textarea" if multiline else "text"),
+        })
+    return rows
 
 
 # --------------------------------------------------------------------------- settings

@@ -24,9 +24,10 @@ from portal.lib import github
 from portal.runs.choices import Status
 from portal.runs.models import Run
 
+from . import vartypes
 from .jobs import PLAN_KINDS, TERRAFORM_KINDS, expire_plans
 from .models import ForceStop, PlanArtifact, PlanMode, StateSnapshot
-from .sources import check_git_url, check_source_paths, stack_variables
+from .sources import check_git_url, check_source_paths, declared_variables, stack_variables
 
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -203,6 +204,45 @@ def _check_names(values: Any, field: str) -> None:
                       fields={field: [f"invalid name(s): {', '.join(sorted(bad))}"]})
 
 
+def check_declared(env: Environment, plain: dict | None, secret: dict | None) -> dict | None:
+    """Variables checked against what the stack declares, when it can be read: every name
+    declared, plain values of the declared type (returned as Terraform takes them: ``"5"``
+    for a number is 5), none of a sensitive variable (those are secret variables). A null
+    value (removing one) is always fine. Raises Invalid naming each variable refused."""
+    declared = declared_variables(env)
+    if declared is None:
+        return plain
+    errors: dict[str, list[str]] = {}
+    checked = dict(plain or {})
+    for name, value in (plain or {}).items():
+        spec = declared.get(name)
+        if value is None:
+            continue
+        if spec is None:
+            errors[f"variables.{name}"] = ["the stack declares no such variable"]
+        elif spec["sensitive"]:
+            errors[f"variables.{name}"] = ["declared sensitive: set it as a secret variable"]
+        else:
+            try:
+                checked[name] = vartypes.check(_declared_type(spec), value)
+            except vartypes.TypeMismatch as exc:
+                errors[f"variables.{name}"] = [exc.message]
+    for name, value in (secret or {}).items():
+        if value is not None and name not in declared:
+            errors[f"secret_variables.{name}"] = ["the stack declares no such variable"]
+    if errors:
+        raise Invalid(detail="; ".join(f"{field.split('.', 1)[1]}: {msgs[0]}"
+                                       for field, msgs in errors.items()), fields=errors)
+    return checked if plain is not None else None
+
+
+def _declared_type(spec: dict) -> vartypes.VarType:
+    try:
+        return vartypes.parse_type(spec.get("type"))
+    except ValueError:
+        return vartypes.ANY  # a constraint this reader does not know: Terraform checks it
+
+
 def update_variables(env: Environment, data, request, *, partial: bool) -> Environment:
     """PUT replaces both sets; PATCH merges (a null value removes a variable). Secret
     values are write-only: they are never returned, logged or audited (names only)."""
@@ -211,6 +251,7 @@ def update_variables(env: Environment, data, request, *, partial: bool) -> Envir
     for value, field in ((plain, "variables"), (secret, "secret_variables")):
         if value is not None:
             _check_names(value, field)
+    plain = check_declared(env, plain, secret)
     new_plain = dict(env.tf_variables or {}) if partial else {}
     new_secret = env.secret_variables if partial else {}
     for source, target in ((plain, new_plain), (secret, new_secret)):

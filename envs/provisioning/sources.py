@@ -95,36 +95,59 @@ def check_git_url(env: Environment) -> None:
 
 
 def stack_variables(env: Environment) -> dict[str, dict]:
-    """Variables the stack declares ({name: {sensitive, required, description}}), read
-    with python-hcl2 from a directory source (git sources: unknown until a run)."""
+    """Variables the stack declares ({name: {sensitive, required, description, type,
+    default}}), read with python-hcl2 from a directory source; empty when the stack cannot
+    be read (git sources: unknown until a run)."""
+    return declared_variables(env) or {}
+
+
+def declared_variables(env: Environment) -> dict[str, dict] | None:
+    """Like ``stack_variables``, or None when the stack cannot be read: a git source, a
+    missing directory, no ``.tf`` file, or a file python-hcl2 cannot parse. ``type`` is the
+    constraint as written (``map(string)``; ``any`` when none), ``default`` is left out
+    for a required variable and for a sensitive one."""
     import hcl2  # the HCL parser (lark) is slow to import: only where a stack is read
 
     if env.is_git_source:
-        return {}
-    found: dict[str, dict] = {}
+        return None
     directory = env.stack_directory()
     paths = sorted(Path(directory).glob("*.tf")) if directory.is_dir() else []
+    if not paths:
+        return None
     # Parsing HCL costs ~20 ms a page view: parse again only when a file changed.
     stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
     cached = _STACK_VARIABLES.get(str(directory))
     if cached is not None and cached[0] == stamp:
-        return {name: dict(spec) for name, spec in cached[1].items()}
-    for path in paths:
-        with open(path) as f:
-            doc = hcl2.load(f)
-        for block in doc.get("variable", []):
-            for name, body in block.items():
-                name = name.strip('"')
-                found[name] = {
-                    "sensitive": body.get("sensitive") in (True, "true"),
-                    "required": "default" not in body,
-                    "description": str(body.get("description", "")).strip('"'),
-                }
+        return None if cached[1] is None else {n: dict(v) for n, v in cached[1].items()}
+    options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False,
+                                        with_comments=False, preserve_heredocs=False)
+    found: dict[str, dict] | None = {}
+    try:
+        for path in paths:
+            with open(path) as f:
+                doc = hcl2.load(f, serialization_options=options)
+            for block in doc.get("variable", []):
+                for name, body in block.items():
+                    found[name.strip('"')] = _declared(body)  # type: ignore[index]
+    except Exception:  # noqa: BLE001 - any parse failure: the stack is unreadable here
+        found = None
     _STACK_VARIABLES[str(directory)] = (stamp, found)
-    return {name: dict(spec) for name, spec in found.items()}
+    return None if found is None else {n: dict(v) for n, v in found.items()}
 
 
-_STACK_VARIABLES: dict[str, tuple[tuple, dict]] = {}  # directory -> (files' stamp, variables)
+def _declared(body: dict) -> dict:
+    sensitive = body.get("sensitive") in (True, "true")
+    vartype = str(body.get("type") or "any")
+    if vartype.startswith("${") and vartype.endswith("}"):
+        vartype = vartype[2:-1]
+    spec = {"sensitive": sensitive, "required": "default" not in body,
+            "description": str(body.get("description", "")).strip(), "type": vartype}
+    if "default" in body and not sensitive:
+        spec["default"] = body["default"]
+    return spec
+
+
+_STACK_VARIABLES: dict[str, tuple[tuple, dict | None]] = {}  # directory -> (stamp, variables)
 
 
 # --------------------------------------------------------------------------- a run's copy
