@@ -119,4 +119,6 @@ def test_deploy_on_the_env_page_is_disabled_without_a_cluster_and_says_why(signe
     dev.save()
     page = signed_in.get("/envs/dev/deploys/").content.decode()
     assert '<button class="btn" type="submit" disabled title="dev has no cluster connection"' \
-        in page and "Deploy needs a cluster connection" in page
+        in page
+    assert 'No cluster connection: <a href="#cluster">set one above</a>' in page
+    assert 'id="cluster"' in page

@@ -147,13 +147,34 @@ def test_the_navigation_links_the_board_first(signed_in, world):
 
 
 def test_deploy_without_a_cluster_is_disabled_and_says_why(signed_in, world):
+    before = cell(signed_in.get("/board/").content.decode(), "dev")
+    assert "No cluster connection" not in before and " disabled" not in before
     world["dev"].kubeconfig = None
     world["dev"].save()
     page = signed_in.get("/board/").content.decode()
     dev = cell(page, "dev")
+    why = "No cluster connection in dev: set one in Deploys"
     assert re.search(r'<button class="btn" type="submit" name="action" value="deploy" '
-                     r'disabled title="dev has no cluster connection', dev)
-    assert "no cluster" in dev
+                     rf'disabled title="{why}"', dev)
+    # Rollback (dev has an earlier release) too; Promote -> test stays: test has a cluster.
+    assert re.search(r'name="action" value="rollback" disabled title="No cluster', dev)
+    assert re.search(r'name="action" value="promote" title="deploy ', dev)
+    assert dev.count('No cluster connection in dev: <a href="/envs/dev/deploys/#cluster">'
+                     'set one in Deploys</a>') == 2
+    # The environment promoted to has none: Promote says so, naming that environment.
+    world["test"].kubeconfig = None
+    world["test"].save()
+    dev = cell(signed_in.get("/board/").content.decode(), "dev")
+    assert re.search(r'name="action" value="promote" disabled title="No cluster connection '
+                     r'in test: set one in Deploys"', dev)
+    assert 'No cluster connection in test: <a href="/envs/test/deploys/#cluster">' in dev
+    # And a post that tries anyway is refused before anything is written.
+    counts = (Run.objects.count(), Target.objects.count(), Release.objects.count())
+    page = signed_in.post("/board/dev/deploy/", {"component": SHOP, "tag": "1.2",
+                                                 "cell": "cell-dev-shop"},
+                          HTTP_HX_REQUEST="true").content.decode()
+    assert "dev has no cluster connection: set one on its Deploys tab" in page
+    assert (Run.objects.count(), Target.objects.count(), Release.objects.count()) == counts
 
 
 def test_an_htmx_deploy_answers_the_row_polling_while_the_run_goes(signed_in, world):

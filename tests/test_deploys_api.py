@@ -1,5 +1,7 @@
 """Deploys API input handling: the cluster connection is write-only, bad input answers 400
-naming the field, prod needs "confirm", a read token cannot deploy."""
+naming the field, prod needs "confirm", a read token cannot deploy. The environments have a
+cluster connection (the Kubernetes API test server) unless a test says otherwise; without
+one, tests/test_deploys_not_configured.py."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import pytest
 from envs.deploys.models import Release, Target
 from envs.models import Environment
 from portal.runs.models import Run
+from tests.fakes.kubeserver import KubeTestServer
 
 KUBECONFIG = """
 apiVersion: v1
@@ -19,13 +22,30 @@ current-context: x
 """
 
 
+@pytest.fixture(scope="module")
+def kube():
+    with KubeTestServer(token="deploys-api-token") as srv:
+        yield srv
+
+
 @pytest.fixture
-def envs(db):
+def bare(db):
+    """dev, test and prod without a cluster connection."""
     return {name: Environment.objects.update_or_create(name=name, defaults={"tier": name})[0]
             for name in ("dev", "test", "prod")}
 
 
-def test_cluster_connection_is_write_only(api, envs):
+@pytest.fixture
+def envs(bare, kube):
+    """dev, test and prod, each connected to the Kubernetes API test server."""
+    for env in bare.values():
+        env.kubeconfig = kube.kubeconfig(namespace=env.name)
+        env.save()
+    return bare
+
+
+def test_cluster_connection_is_write_only(api, bare):
+    envs = bare
     assert api.get("/api/envs/dev/cluster/").json() == {"set": False, "server": None,
                                                         "in_cluster": False, "source": None}
     response = api.put("/api/envs/dev/cluster/", {"kubeconfig": KUBECONFIG}, format="json")
@@ -156,7 +176,7 @@ def test_read_token_cannot_deploy(read_api, envs):
     assert read_api.get("/api/envs/dev/releases/").status_code == 200
 
 
-def test_pages_render_without_a_cluster(signed_in, envs):
+def test_pages_render_without_a_cluster(signed_in, bare):
     page = signed_in.get("/envs/dev/all/").content.decode()
     assert "No cluster connection is set for dev" in page
     assert signed_in.get("/promotions/").status_code == 200

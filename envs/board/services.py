@@ -93,10 +93,14 @@ class Cell:
 
     @property
     def deploy_disabled(self) -> str:
-        """Why Deploy cannot work here ('' when it can)."""
-        if not self.cluster:
-            return f"{self.env.name} has no cluster connection: set it on its page"
-        return ""
+        """Why Deploy and Rollback cannot work here ('' when they can)."""
+        return "" if self.cluster else no_cluster(self.env)
+
+    @property
+    def promotions(self) -> list[dict]:
+        """Where Promote goes, each with why it cannot work there ('' when it can)."""
+        return [{"env": to, "disabled": "" if has_cluster(to) else no_cluster(to)}
+                for to in self.promote_to]
 
 
 @dataclass
@@ -129,7 +133,7 @@ def health_of(env: Environment) -> dict | None:
 def refresh_health(env: Environment) -> dict:
     """Read the environment's workloads (page timeout, cached briefly by deploys) and keep
     the readiness of each target's workload as the last known health."""
-    if not (env.kubeconfig or _in_cluster()):
+    if not has_cluster(env):
         return {"components": {}, "read_at": None, "error": "", "no_cluster": True}
     before = health_of(env) or {}
     status = live_status(env)
@@ -199,7 +203,7 @@ def build(only: str | None = None) -> tuple[list[Environment], list[Row]]:
             cell = Cell(env=env, component=ref, target=targets.get((env.pk, ref)),
                         live=live.get((env.pk, ref)),
                         releases=history.get((env.pk, ref), []),
-                        cluster=bool(env.kubeconfig) or _in_cluster())
+                        cluster=has_cluster(env))
             last = newest.get((env.target, ref))
             if last is not None and last.status in ACTIVE:
                 cell.run = last
@@ -229,6 +233,16 @@ def build(only: str | None = None) -> tuple[list[Environment], list[Row]]:
 
 def _in_cluster() -> bool:
     return bool(settings.DEPLOY_IN_CLUSTER)
+
+
+def has_cluster(env: Environment) -> bool:
+    """Whether ``env`` has a cluster connection (as ``deploys.require_cluster`` sees it),
+    without parsing the kubeconfig."""
+    return bool(env.kubeconfig) or _in_cluster()
+
+
+def no_cluster(env: Environment) -> str:
+    return f"No cluster connection in {env.name}: set one in Deploys"
 
 
 def age(moment: datetime | None) -> float | None:

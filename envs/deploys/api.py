@@ -66,7 +66,8 @@ class ClusterFromOutputView(APIView):
         environment = get_environment(env)
         data = valid(ClusterFromOutputSerializer, request)
         return Response(services.cluster_from_output(environment, data["source"],
-                                                     data["output"], request))
+                                                     data["output"], request,
+                                                     confirm=confirm(request)))
 
 
 class TargetsView(APIView):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from envs.choices import Tier
 from envs.cluster import kubeconfig_secrets
 from envs.models import Environment
 from envs.provisioning.models import StateSnapshot
@@ -39,10 +40,14 @@ def source_info(source: dict | None) -> dict | None:
             "run": source.get("run"), "outdated": bool(latest and latest != source.get("run"))}
 
 
-def output_sources(output: str = "kubeconfig") -> list[str]:
-    """Environments whose last apply left an output of that name (the page's choices)."""
-    return sorted(StateSnapshot.objects.filter(outputs__has_key=output).values_list(
-        "environment__name", flat=True))
+def output_sources(output: str = "kubeconfig", for_env: Environment | None = None) -> list[str]:
+    """Environments whose last apply left an output of that name (the page's choices);
+    ``for_env``: only those it may copy from (a local-tier source serves local-tier
+    environments only, never dev/test/prod)."""
+    snapshots = StateSnapshot.objects.filter(outputs__has_key=output)
+    if for_env is not None and for_env.tier != Tier.LOCAL:
+        snapshots = snapshots.exclude(environment__tier=Tier.LOCAL)
+    return sorted(snapshots.values_list("environment__name", flat=True))
 
 
 def kubeconfig_problem(kubeconfig: str) -> str | None:

@@ -58,8 +58,11 @@ def env_deploys(request, env) -> dict:
     return {
         "cluster": info,
         "unreachable_since": cache.get(UNREACHABLE_KEY.format(pk=env.pk)),
-        # Environments whose last apply left a `kubeconfig` output (the platform's).
-        "kubeconfig_sources": output_sources("kubeconfig"),
+        # Environments whose last apply left a `kubeconfig` output (the platform's), that
+        # this one may copy from; another's output on prod needs the typed name.
+        "kubeconfig_sources": [
+            {"name": name, "confirm": env.is_prod and name != env.name}
+            for name in output_sources("kubeconfig", for_env=env)],
         "targets": [{"target": t, "live": live.get(t.component)} for t in targets],
         "releases": releases, "more_releases": more,
         "confirm": env.is_prod,

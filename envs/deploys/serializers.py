@@ -41,6 +41,9 @@ class ClusterFromOutputSerializer(serializers.Serializer):
         max_length=63, help_text="environment whose last apply left the output (e.g. the "
         "platform)")
     output = serializers.CharField(max_length=200, default="kubeconfig")
+    confirm = serializers.CharField(required=False, allow_blank=True,
+                                    help_text="the environment's name; required for prod "
+                                    "when the output is another environment's")
 
 
 class ClusterSerializer(serializers.Serializer):

@@ -2,18 +2,28 @@
 another environment's Terraform output), set a target, and start deploy, rollback, promote
 and restart runs. The API and the page forms call these (with input their serializers
 validated); each refuses with a DomainError and starts its run through ``Run.start`` (which
-takes the environment's lock and audits it) in one transaction."""
+takes the environment's lock and audits it) in one transaction.
+
+Deploy, rollback, promote and restart need a cluster connection: without one they refuse
+with ``NotConfigured`` before anything is written (no run, no target, no audit event), so
+the owner learns it before trying, not from a failed run. Setting a target stays allowed
+without a cluster: it is configuration (which Deployment or KuberoApp a component is) that
+holds once a connection is set, and the owner may prepare it first; it only skips looking
+the workload up. A kubeconfig copied from a Terraform output never comes from a
+``local``-tier environment into a dev/test/prod one, and another environment's output on a
+prod-tier environment needs the same typed confirmation as a prod deploy."""
 
 from __future__ import annotations
 
 from django.db import transaction
 
+from envs.choices import Tier
 from envs.cluster import connect
 from envs.guards import require_confirmation
 from envs.models import Environment
 from envs.provisioning.models import StateSnapshot
 from portal.audit.models import record
-from portal.errors import Invalid
+from portal.errors import Invalid, NotConfigured
 from portal.runs.models import Run
 
 from .components import normalize_component
@@ -26,6 +36,15 @@ from .resolve import resolve
 
 def _invalid(field: str, msg: str) -> Invalid:
     return Invalid(detail=f"{field}: {msg}", fields={field: [msg]})
+
+
+def require_cluster(env: Environment) -> None:
+    """Refuse (409 ``not_configured``) an action that needs the cluster when ``env`` has no
+    connection: no kubeconfig and not deploying in-cluster."""
+    if not cluster_info(env)["set"]:
+        raise NotConfigured(
+            detail=f"{env.name} has no cluster connection: set one on its Deploys tab or "
+            "copy a Terraform output")
 
 
 # --- the cluster connection ----------------------------------------------------------------
@@ -43,14 +62,24 @@ def set_cluster(env: Environment, kubeconfig: str | None, request) -> dict:
     return info
 
 
-def cluster_from_output(env: Environment, source_name: str, output: str, request) -> dict:
+def cluster_from_output(env: Environment, source_name: str, output: str, request, *,
+                        confirm: str | None = None) -> dict:
     """Copy a Terraform output (the platform's ``kubeconfig``, sensitive) recorded by the
     source environment's last apply into this environment's encrypted kubeconfig. The value
     goes from one encrypted field to the other: never into a response, a message or the
-    audit (which names the source, the output and the server only)."""
+    audit (which names the source, the output and the server only).
+
+    A ``local``-tier source serves only ``local``-tier environments (its cluster is a
+    laptop's, not one dev/test/prod should deploy to); another environment's output on a
+    prod-tier environment needs ``confirm`` (the prod guard)."""
     source = Environment.objects.filter(name=source_name).first()
     if source is None:
         raise _invalid("source", f"no environment named {source_name!r}")
+    if source.tier == Tier.LOCAL and env.tier != Tier.LOCAL:
+        raise _invalid("source", f"{source.name} is a local-tier environment: its cluster is "
+                       "not one dev/test/prod should deploy to")
+    if source.pk != env.pk:
+        require_confirmation(env, {"confirm": confirm})
     snapshot = StateSnapshot.objects.filter(environment=source).first()
     if snapshot is None or snapshot.last_apply_run_id is None:
         raise _invalid("source", f"{source.name} has not been applied by the portal yet: "
@@ -94,7 +123,11 @@ def set_target(env: Environment, data: dict, request) -> Target:
     target.unresolved_reason, target.candidates = "", []
     target.resolved_at = None
     target.save()
-    if not explicit:  # find it now so the page can name the candidates
+    if not explicit and not cluster_info(env)["set"]:
+        target.unresolved_reason = ("not looked up yet: no cluster connection (the deploy "
+                                    "run looks once one is set)")
+        target.save(update_fields=["unresolved_reason"])
+    elif not explicit:  # find it now so the page can name the candidates
         try:
             with connect(env, for_page=True) as cluster:
                 resolve(target, cluster)
@@ -168,6 +201,7 @@ def start_deploy(env: Environment, component: str, image: str, request, *, reaso
                  force: bool = False, confirm: str | None = None) -> Run:
     """Deploy ``image`` as ``component``: a ``deploy`` run (prod needs ``confirm``;
     ``force`` overrides the missing-configuration-keys refusal on prod, audited)."""
+    require_cluster(env)
     require_confirmation(env, {"confirm": confirm})
     with transaction.atomic():
         target = _target_for(env, component)
@@ -184,6 +218,7 @@ def start_deploy(env: Environment, component: str, image: str, request, *, reaso
 def start_rollback(env: Environment, component: str, release_id: int, request, *,
                    reason: str = "", confirm: str | None = None) -> Run:
     """Put an earlier release back (its image and plain env): a ``rollback`` run."""
+    require_cluster(env)
     release = release_of(env, component, release_id)
     require_confirmation(env, {"confirm": confirm})
     with transaction.atomic():
@@ -196,6 +231,7 @@ def start_promote(env: Environment, component: str, source_name: str | None, req
                   reason: str = "", confirm: str | None = None) -> Run:
     """Deploy what runs in the previous environment (dev -> test -> prod): a ``promote``
     run; ``source_name`` defaults to the single environment of the previous tier."""
+    require_cluster(env)
     source = source_environment(env, source_name)
     require_confirmation(env, {"confirm": confirm})
     with transaction.atomic():
@@ -216,6 +252,7 @@ def start_promote(env: Environment, component: str, source_name: str | None, req
 def start_restart(env: Environment, component: str, request, *, reason: str = "",
                   confirm: str | None = None) -> Run:
     """Rolling restart of the component's workload: a ``restart`` run."""
+    require_cluster(env)
     target = existing_target(env, component)
     require_confirmation(env, {"confirm": confirm})
     return _start(target, "restart", request, reason=_reason(reason))

@@ -11,6 +11,7 @@ from envs.models import Environment
 from portal.runs.pages import start_from_form
 
 from . import promotions, services
+from .connection import cluster_info
 from .sections import live_workloads
 from .serializers import (
     ClusterFromOutputSerializer,
@@ -55,7 +56,8 @@ def cluster_from_output(request, name: str):
 
     def go():
         data = _valid(ClusterFromOutputSerializer, request.POST)
-        info = services.cluster_from_output(env, data["source"], data["output"], request)
+        info = services.cluster_from_output(env, data["source"], data["output"], request,
+                                            confirm=request.POST.get("confirm"))
         messages.success(request, f"Cluster connection of {env.name} set from output "
                          f"{data['output']} of {data['source']}: {info['server']}.")
         return None
@@ -135,4 +137,10 @@ def live(request, name: str):
 
 
 def promotions_page(request):
-    return render(request, "deploys/promotions.html", {"rows": promotions.pending()})
+    rows = promotions.pending()
+    targets = {row["to"] for row in rows}
+    without = {env.name for env in Environment.objects.filter(name__in=targets)
+               if not cluster_info(env)["set"]}
+    for row in rows:
+        row["no_cluster"] = row["to"] in without
+    return render(request, "deploys/promotions.html", {"rows": rows})
