@@ -216,3 +216,30 @@ def shot(page, name: str) -> Path:
     path = screenshot_dir() / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- the backup bucket on the S3 test server (backups and recovery tests) ------------------
+@pytest.fixture(scope="module")
+def s3srv():
+    """One S3 test server (tests/fakes/s3server.py, behind its fault proxy) per module."""
+    from tests.fakes.s3server import S3TestServer  # a test server: only the tests that use it
+
+    with S3TestServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def s3(settings, s3srv):
+    """The portal's backup bucket (PORTAL_BACKUP_BUCKET) on the S3 test server, emptied of
+    objects and faults; returns the store the portal itself uses."""
+    from envs.backups import bucket  # boto3 loads only for the tests that use a bucket
+
+    s3srv.reset()
+    settings.BACKUP_BUCKET = "portal-backups"
+    settings.S3_ENDPOINT_URL = s3srv.endpoint_url
+    settings.AWS_ACCESS_KEY_ID = "test"
+    settings.AWS_SECRET_ACCESS_KEY = "test-secret"
+    settings.AWS_DEFAULT_REGION = "us-east-1"
+    store = bucket.store()
+    store.ensure_bucket()
+    return store

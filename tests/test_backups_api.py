@@ -19,8 +19,6 @@ from .test_backups_runs import (  # noqa: F401 - fixtures
     assert_no_secrets,
     audit_text,
     run_text,
-    s3,
-    s3srv,
     srcdb,
 )
 
@@ -84,7 +82,7 @@ def test_register_source_validation_does_not_echo_urls(api, stage):
     assert api.get("/api/envs/nope/backup-sources/").status_code == 404
 
 
-def test_start_backup_list_and_detail(api, stage):
+def test_start_backup_list_and_detail(api, stage, s3):
     _register(api)
     r = api.post("/api/envs/stage/backups/", {"source": "ledger"}, format="json")
     assert r.status_code == 201
@@ -108,7 +106,7 @@ def test_start_backup_list_and_detail(api, stage):
     assert_no_secrets(str(listed), str(detail))
 
 
-def test_restore_needs_confirmation_on_prod_and_a_verified_backup(api, prod):
+def test_restore_needs_confirmation_on_prod_and_a_verified_backup(api, prod, s3):
     assert _register(api, env="prod").status_code == 201
     source = BackupSource.objects.get()
     good = _backup(source)
@@ -125,7 +123,7 @@ def test_restore_needs_confirmation_on_prod_and_a_verified_backup(api, prod):
     assert r.status_code == 409 and r.json()["error"] == "not_verified"
 
 
-def test_drill_endpoint(api, stage):
+def test_drill_endpoint(api, stage, s3):
     nothing = api.post("/api/envs/stage/restore-drill/", {}, format="json")
     assert nothing.status_code == 400 and nothing.json()["error"] == "no_sources"
     _register(api)
@@ -138,7 +136,7 @@ def test_openapi_lists_the_backup_endpoints(api, stage):
     paths = api.get("/api/schema/?format=json").json()["paths"]
     for p in ("/api/envs/{env}/backup-sources/", "/api/envs/{env}/backups/",
               "/api/backups/{id}/", "/api/backups/{id}/restore/",
-              "/api/envs/{env}/restore-drill/"):
+              "/api/envs/{env}/restore-drill/", "/api/envs/{env}/backup-retention/"):
         assert p in paths, p
 
 
@@ -159,7 +157,7 @@ def test_dashboard_warns_without_a_recent_verified_backup(signed_in, stage, api)
     assert_no_secrets(page)
 
 
-def test_env_page_shows_sources_backups_and_restore_confirm(signed_in, prod, api):
+def test_env_page_shows_sources_backups_and_restore_confirm(signed_in, prod, api, s3):
     _register(api, env="prod")
     source = BackupSource.objects.get()
     b = _backup(source, row_counts={"public.orders": 8000, "public.customers": 3000})
@@ -176,7 +174,7 @@ def test_env_page_shows_sources_backups_and_restore_confirm(signed_in, prod, api
     assert r["Location"] == f"/runs/{run.pk}/"
 
 
-def test_ui_back_up_now_and_add_source(signed_in, stage):
+def test_ui_back_up_now_and_add_source(signed_in, stage, s3):
     r = signed_in.post("/envs/stage/backup-sources/add/",
                        {"name": "ledger", "kind": "postgres", "database_url": DB_URL,
                         "keep_days": "14"})

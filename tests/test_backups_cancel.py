@@ -24,8 +24,6 @@ from .test_backups_runs import (  # noqa: F401 - fixtures
     keys,
     run_backup,
     run_text,
-    s3,
-    s3srv,
     source,
     srcdb,
 )

@@ -20,7 +20,7 @@ from portal.runs.engine import execute_run
 from portal.runs.models import Run
 from tests.fakes.clickhouse_http import ClickHouseTestServer
 
-from .test_backups_runs import audit_text, run_text, s3, s3srv  # noqa: F401 - fixtures
+from .test_backups_runs import audit_text, run_text
 
 PASSWORD = "ch-pw-'quoted'-0123456789"
 

@@ -32,8 +32,6 @@ from .test_backups_runs import (  # noqa: F401 - fixtures
     run_backup,
     run_restore,
     run_text,
-    s3,
-    s3srv,
 )
 
 

@@ -17,7 +17,7 @@ from portal.lib.s3 import sidecar_key
 from portal.runs.engine import execute_run
 from portal.runs.models import Run, RunLine
 
-from .test_backups_runs import keys, s3, s3srv  # noqa: F401 - fixtures
+from .test_backups_runs import keys
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from envs.backups import bucket, services
+from envs.backups import services
 from envs.backups.models import Backup, BackupSource, Drill
 from envs.models import Environment
 from portal.audit.models import AuditEvent
@@ -29,7 +29,6 @@ from portal.lib.s3 import sidecar_key
 from portal.runs.engine import execute_run
 from portal.runs.models import Run, RunLine
 from tests.conftest import run_in_thread
-from tests.fakes.s3server import S3TestServer
 
 ADMIN = os.environ.get("PORTAL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "pw-" + uuid.uuid4().hex[:10] + "'q"
@@ -51,27 +50,6 @@ CREATE TABLE "Sales Q1"."odd name" (k text, v numeric);
 INSERT INTO "Sales Q1"."odd name" SELECT 'k' || g, g / 3.0 FROM generate_series(1, 400) g;
 CREATE TABLE empty_t (x int);
 """
-
-
-# --- fixtures shared by the backups test files ---------------------------------------------
-@pytest.fixture(scope="module")
-def s3srv():
-    with S3TestServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def s3(settings, s3srv):
-    """The portal's backup bucket on the test S3 server (through the fault proxy)."""
-    s3srv.reset()
-    settings.BACKUP_BUCKET = "portal-backups"
-    settings.S3_ENDPOINT_URL = s3srv.endpoint_url
-    settings.AWS_ACCESS_KEY_ID = "test"
-    settings.AWS_SECRET_ACCESS_KEY = "test-secret"
-    settings.AWS_DEFAULT_REGION = "us-east-1"
-    store = bucket.store()
-    store.ensure_bucket()
-    return store
 
 
 def _sql(conn: str, text: str, *params) -> list:

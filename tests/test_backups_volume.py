@@ -19,7 +19,7 @@ from portal.lib import restic
 from portal.runs.engine import execute_run
 from portal.runs.models import Run
 
-from .test_backups_runs import assert_no_secrets, audit_text, run_text, s3, s3srv  # noqa: F401
+from .test_backups_runs import assert_no_secrets, audit_text, run_text
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,6 @@ from portal.lib.s3 import sidecar_key
 from portal.runs.engine import execute_run
 from portal.runs.models import Run, RunLine
 from tests.conftest import ROOT
-from tests.fakes.s3server import S3TestServer
 
 ADMIN = os.environ.get("PORTAL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET_VALUE = "s3cr3t-" + uuid.uuid4().hex
@@ -33,26 +32,11 @@ PHRASE = "correct horse " + uuid.uuid4().hex[:8]
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="module")
-def s3srv():
-    with S3TestServer() as srv:
-        yield srv
-
-
 @pytest.fixture
-def s3(settings, s3srv):
-    from envs.backups import bucket
-
-    s3srv.reset()
-    settings.BACKUP_BUCKET = "portal-self"
-    settings.S3_ENDPOINT_URL = s3srv.endpoint_url
-    settings.AWS_ACCESS_KEY_ID = "test"
-    settings.AWS_SECRET_ACCESS_KEY = "test-secret"
-    settings.AWS_DEFAULT_REGION = "us-east-1"
+def s3(s3, settings):
+    """The shared backup bucket (tests/conftest.py), with a self-backup passphrase."""
     settings.SELF_BACKUP_PASSPHRASE = PHRASE
-    store = bucket.store()
-    store.ensure_bucket()
-    return store
+    return s3
 
 
 @pytest.fixture

@@ -25,6 +25,14 @@ from .serializers import (
 )
 
 
+def _named_source(request, env: str) -> BackupSource:
+    """The source a start request names (``{"source": "<name>"}``)."""
+    environment = get_environment(env)
+    data = StartBackupSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    return services.source_named(environment, data.validated_data["source"])
+
+
 class SourceListView(generics.ListAPIView):
     serializer_class = SourceSerializer
 
@@ -60,11 +68,13 @@ class BackupListView(generics.ListAPIView):
 
     @extend_schema(request=StartBackupSerializer, responses={201: RunStartResponse})
     def post(self, request, env):
-        environment = get_environment(env)
-        data = StartBackupSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        source = services.source_named(environment, data.validated_data["source"])
-        return started(services.start_backup(source, request))
+        return started(services.start_backup(_named_source(request, env), request))
+
+
+class RetentionView(APIView):
+    @extend_schema(request=StartBackupSerializer, responses={201: RunStartResponse})
+    def post(self, request, env):
+        return started(services.start_retention(_named_source(request, env), request))
 
 
 class BackupDetailView(generics.RetrieveAPIView):

@@ -10,16 +10,24 @@ from django.conf import settings
 
 from portal.lib.s3 import S3Error, S3Settings, S3Store
 
+SETTING = "PORTAL_BACKUP_BUCKET"  # the environment variable that names the bucket
+ENDPOINT_SETTING = "PORTAL_S3_ENDPOINT_URL"
+HOW_TO_SET = (f"set {SETTING} (and {ENDPOINT_SETTING} for R2 or another S3-compatible store) "
+              "in the portal's environment and restart it")
+
 
 class BucketNotConfigured(Exception):
     pass
 
 
+def configured() -> bool:
+    return bool(settings.BACKUP_BUCKET)
+
+
 def store() -> S3Store:
     bucket = settings.BACKUP_BUCKET
     if not bucket:
-        raise BucketNotConfigured("no backup bucket: set PORTAL_BACKUP_BUCKET (and "
-                                  "PORTAL_S3_ENDPOINT_URL for R2 or another S3-compatible store)")
+        raise BucketNotConfigured(f"no backup bucket: {HOW_TO_SET}")
     return S3Store(S3Settings(
         bucket=bucket,
         region=settings.AWS_DEFAULT_REGION or "us-east-1",

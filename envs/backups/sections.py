@@ -7,10 +7,11 @@ from datetime import timedelta
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from envs.sections import dashboard_section, env_section, head
+from envs.sections import attention, dashboard_section, env_section, head
 
 from . import bucket
 from .models import Backup, BackupSource, Drill, Frequency, Verification
+from .overdue import overdue_sources
 
 FRESH = timedelta(hours=26)  # a daily backup plus slack
 WEEKLY_FRESH = FRESH + timedelta(days=6)  # a weekly source (ClickHouse, git) plus slack
@@ -70,6 +71,33 @@ def env_statuses(envs, now=None) -> list[dict]:
     return rows
 
 
+def _age(seconds: float) -> str:
+    hours = int(seconds // 3600)
+    return f"{hours} h" if hours < 72 else f"{hours // 24} days"
+
+
+@attention
+def overdue_attention(request, env) -> list[dict]:
+    """The Overview's word on backups: each scheduled source without a verified backup
+    within its expected interval (the rule of the ``backup.overdue`` notification)."""
+    now = timezone.now()
+    late = overdue_sources(now, BackupSource.objects.filter(environment=env).only(
+        "name", "frequency", "created_at").order_by("name"))
+    items = []
+    for row in late:
+        name, frequency = row.source.name, row.source.frequency
+        age = _age((now - row.since).total_seconds())
+        if row.last:
+            text = f"{name}: no verified backup for {age} (expected {frequency})"
+            title = f"last verified backup {timezone.localtime(row.last):%Y-%m-%d %H:%M %Z}"
+        else:
+            text = f"{name}: no verified backup yet, added {age} ago (expected {frequency})"
+            title = f"added {timezone.localtime(row.since):%Y-%m-%d %H:%M %Z}"
+        items.append({"text": text, "title": title, "url": f"/envs/{env.name}/backups/",
+                      "level": "warning", "action": "Open backups"})
+    return items
+
+
 @dashboard_section(60, "backups/_dashboard.html")
 def dashboard(request, envs):
     if not envs:
@@ -96,4 +124,8 @@ def env_page(request, env):
         "status": env_status(env), "sources": sources, "backups": backups,
         "drills": drills, "more_backups": more_backups, "more_drills": more_drills,
         "bucket": bucket.describe(), "prod": env.is_prod,
+        # Without a bucket no backup, retention, restore or drill can work: the buttons say
+        # so before they are tried (the services refuse the same way).
+        "bucket_ready": bucket.configured(), "bucket_setting": bucket.SETTING,
+        "bucket_endpoint_setting": bucket.ENDPOINT_SETTING,
     }

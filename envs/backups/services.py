@@ -16,13 +16,21 @@ from portal.audit.models import record
 from portal.errors import Conflict, Invalid, NotConfigured, NotFound
 from portal.runs.models import Run
 
-from . import volume
+from . import bucket, volume
 from .models import Backup, BackupSource, Kind
 
 
 def _started(run: Run | None) -> Run:
     assert run is not None  # only scheduled runs come back None
     return run
+
+
+def require_bucket(action: str) -> None:
+    """Refuse before anything is written when there is no backup bucket to use: every
+    backup, retention, restore and drill reads or writes it."""
+    if not bucket.configured():
+        raise NotConfigured(detail=f"{action} needs a backup bucket: {bucket.HOW_TO_SET}",
+                            setting=bucket.SETTING)
 
 
 # --------------------------------------------------------------------------- sources
@@ -61,6 +69,7 @@ def _backup_run(source: BackupSource, request=None, scheduled: bool = False) -> 
 
 def start_backup(source: BackupSource, request=None) -> Run:
     """A backup of the source now (lock ``backup:<env>/<source>``)."""
+    require_bucket(f"A backup of {source.name}")
     return _started(_backup_run(source, request))
 
 
@@ -71,6 +80,7 @@ def start_scheduled_backup(source: BackupSource) -> Run | None:
 
 def start_retention(source: BackupSource, request=None) -> Run:
     """Apply the source's retention on the bucket now."""
+    require_bucket(f"Retention of {source.name}")
     return _started(Run.start("backup_retention", target=source.environment.target,
                               lock_key=source.lock_key,
                               params={"source": source.pk, "name": source.name},
@@ -92,6 +102,7 @@ def start_restore(backup: Backup, data=None, request=None) -> Run:
     if not backup.is_verified:
         raise Conflict("not_verified", f"backup #{backup.pk} is {backup.verification}: only "
                        "verified backups are restored")
+    require_bucket(f"A restore of backup #{backup.pk}")
     require_confirmation(env, data)
     params: dict = {"backup": backup.pk, "source": backup.source.name}
     if backup.source.kind == Kind.VOLUME:
@@ -148,6 +159,7 @@ def start_drill(env: Environment, source_name: str = "", request=None) -> Run:
     if not env.backup_sources.filter(kind=Kind.POSTGRES).exists():
         raise NotConfigured("no_sources", f"{env.name} has no PostgreSQL backup source to "
                             "drill", status=400)
+    require_bucket(f"A restore drill of {env.name}")
     return _started(_drill_run(env, request, source=source))
 
 

@@ -15,10 +15,10 @@ import hashlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Q
 from django.utils import timezone
 
-from envs.backups.models import BackupSource, Frequency, Verification
+from envs.backups.models import BackupSource
+from envs.backups.overdue import overdue_sources
 from envs.secrets.models import Secret
 from portal.runs import kinds
 from portal.runs.choices import Status
@@ -38,23 +38,15 @@ def run_all(now: datetime | None = None) -> dict:
 
 def backups_overdue(now: datetime) -> int:
     fired = 0
-    sources = BackupSource.objects.select_related("environment").exclude(
-        frequency=Frequency.OFF).defer("database_url", "admin_url", "repo_url", "repo_token",
-                                       "encryption_key", "environment__kubeconfig",
-                                       "environment__tf_git_token",
-                                       "environment__backend_credentials",
-                                       "environment__tf_secret_variables")
-    latest = sources.annotate(last=Max("backups__created_at", filter=Q(
-        backups__verification=Verification.VERIFIED, backups__deleted_at__isnull=True)))
-    for source in latest:
-        hours = settings.BACKUP_MAX_AGE_HOURS + (144 if source.frequency == Frequency.WEEKLY
-                                                 else 0)
-        since = source.last or source.created_at
-        if now - since <= timedelta(hours=hours):
-            continue
+    sources = BackupSource.objects.select_related("environment").defer(
+        "database_url", "admin_url", "repo_url", "repo_token", "encryption_key",
+        "environment__kubeconfig", "environment__tf_git_token",
+        "environment__backend_credentials", "environment__tf_secret_variables")
+    for late in overdue_sources(now, sources):
+        source, hours = late.source, late.max_age_hours
         env = source.environment.name
-        last = (f"The last verified backup is from {messages.when(source.last)} "
-                f"({messages.ago(source.last, now)})." if source.last
+        last = (f"The last verified backup is from {messages.when(late.last)} "
+                f"({messages.ago(late.last, now)})." if late.last
                 else "There has never been a verified backup of it.")
         page = f"/envs/{env}/backups/"
         fired += len(emit([Draft(
