@@ -104,3 +104,10 @@ def test_the_variables_table_refuses_a_bad_number_next_to_its_row(signed_in_page
     expect(page.locator(".messages")).to_contain_text("Variables saved")
     env.refresh_from_db()
     assert env.tf_variables == {}
+
+    # At 390 px the table folds into one column: nothing scrolls sideways.
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.reload()
+    expect(page.locator("#tf-vars")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "variables-table-390")

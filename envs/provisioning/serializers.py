@@ -37,7 +37,9 @@ class VariablesResponse(serializers.Serializer):
     variables = serializers.DictField()
     secret_variables = serializers.ListField(child=serializers.CharField(),
                                              help_text="names only; values are write-only")
-    declared = serializers.DictField(help_text="variables the stack declares")
+    declared = serializers.DictField(
+        help_text="variables the stack declares: name -> {type, description, sensitive, "
+                  "required, default (not for sensitive ones)}; empty when unreadable")
 
 
 def variables_body(env: Environment) -> dict:
