@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from envs.models import Environment
 from envs.secrets.models import Secret
+from portal.runs.models import Run
 
 from .conftest import shot
 from .test_provisioning_flow import copy_local_stack, make_env
@@ -52,6 +53,19 @@ def test_a_refused_form_on_an_env_tab_comes_back_in_place(signed_in_page):
     # Not kept for later: a reload shows the form as it is.
     page.reload()
     expect(page.locator(".field-error")).to_have_count(0)
+
+
+def test_a_refusal_of_the_whole_form_goes_in_a_box_at_its_top(signed_in_page, tmp_path):
+    page = signed_in_page
+    env = make_env(copy_local_stack(tmp_path / "local"))
+    holder = Run.start("drift", target=env.target, lock_key=env.lock_key, actor="someone",
+                       enqueue=False)
+    page.goto(f"{page.base}/envs/local/infrastructure/")
+    page.click("#start-plan")
+    page.wait_for_url("**/envs/local/infrastructure/")
+    box = page.locator("form:has(#start-plan) .form-refusal")
+    expect(box).to_contain_text(f"run #{holder.pk}")
+    expect(box).to_be_in_viewport()
 
 
 def test_the_variables_table_refuses_a_bad_number_next_to_its_row(signed_in_page, tmp_path):

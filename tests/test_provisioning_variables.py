@@ -160,6 +160,23 @@ def test_a_wrong_value_is_refused_next_to_its_row(signed_in, local, field, typed
     assert SESSION_KEY not in signed_in.session  # one-shot
 
 
+def test_a_secret_variable_the_stack_does_not_declare_is_refused_next_to_its_name(signed_in,
+                                                                                  local):
+    response = signed_in.post("/envs/local/variables/", {
+        "variables.environment": "local", "secret_name": "nope",
+        "secret_value": "never-kept-secret-9", "_keep": "variables.environment,secret_name"},
+        HTTP_REFERER=f"http://testserver{TAB}", follow=True)
+    page = response.content.decode()
+    kept = json.loads(page.split('id="form-refusal" type="application/json">')[1]
+                      .split("</script>")[0])
+    assert kept["fields"] == {"secret_name": ["the stack declares no such variable"]}
+    assert kept["values"] == {"variables.environment": ["local"], "secret_name": ["nope"]}
+    assert "never-kept-secret-9" not in page and "never-kept-secret-9" not in json.dumps(
+        dict(signed_in.session.items()))
+    local.refresh_from_db()
+    assert local.secret_variable_names == ["api_token"]
+
+
 def test_an_empty_set_asks_first(signed_in, local):
     blank = {"variables.environment": "", "variables.zone": ""}
     response = signed_in.post("/envs/local/variables/", blank, follow=True)

@@ -104,6 +104,10 @@ class VariablesForm(serializers.Serializer):
         plain.update({old: None for old in env.tf_variables or {} if old not in plain})
         secret: dict = {name: None for name in data.get("remove_secret", [])}
         if data.get("secret_name"):
+            declared = declared_variables(env)
+            if declared is not None and data["secret_name"] not in declared:
+                raise serializers.ValidationError(
+                    {"secret_name": ["the stack declares no such variable"]})
             secret[data["secret_name"]] = data.get("secret_value", "")
         if not kept and (env.tf_variables or not secret) and not data.get("confirm_empty"):
             raise serializers.ValidationError({"confirm_empty": [self.EMPTY]})
