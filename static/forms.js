@@ -63,7 +63,7 @@
           Array.prototype.forEach.call(el.options, function (o) {
             o.selected = kept.indexOf(o.value) >= 0;
           });
-        } else if (el.type !== "submit" && el.type !== "button") {
+        } else if (kept.length && el.type !== "submit" && el.type !== "button") {
           el.value = kept[0] !== undefined ? kept[0] : "";
         }
       });

@@ -59,6 +59,7 @@ def test_a_refused_form_keeps_its_errors_and_non_secret_values_for_the_page(sign
     assert kept["values"]["k8s_secret"] == ["app-env"]
     assert "value" not in kept["values"]
     assert kept["values"]["terraform_variable"] == ["db_password_var"]
+    assert kept["values"]["auto_rotate"] == []  # listed, left unticked
     assert SECRET_VALUE not in session_text(signed_in)
 
     page = signed_in.get(TAB).content.decode()

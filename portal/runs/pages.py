@@ -107,12 +107,13 @@ def _kept_values(request) -> dict[str, list[str]]:
     """The values typed that the page listed as keepable and whose names are not secret
     (at most ``_MAX_KEPT`` characters in all: a session is no place for a big post)."""
     post = request.POST
-    listed = [n for n in post.get(KEEP_FIELD, "").split(",") if n]
+    listed = [n for n in post.get(KEEP_FIELD, "").split(",") if n][:200]
     kept: dict[str, list[str]] = {}
     room = _MAX_KEPT
     for name in dict.fromkeys(listed):
-        if name not in post or secret_looking(name):
+        if secret_looking(name):
             continue
+        # Listed but not posted: boxes left unticked (the page unticks them again).
         values = [v[:_MAX_VALUE] for v in post.getlist(name)][:50]
         room -= len(name) + sum(len(v) for v in values)
         if room < 0:
