@@ -16,8 +16,13 @@ Public API
     delivery failure: the outcome says what went wrong, in Apprise's own words. Nothing is
     logged: Apprise's log lines are captured into the outcome (the caller redacts them).
 
-Apprise logs through the ``apprise`` logger, and some plugins name their URL there: this
-module keeps that logger from reaching the portal's handlers.
+Apprise logs through the ``apprise`` logger, and some plugins name their URL there (its
+debug lines unpack a URL into ``password="..."``; a rejected URL is quoted whole): this
+module keeps that logger from reaching the portal's handlers, and a filter on it (and on its
+children) rewrites every record first, whoever listens: ``scrub_log_text`` masks each URL's
+credentials (password, user token, token-like host, path segments, query values) and
+``key=value`` pairs with a secret-looking key, with ``record.args`` folded in and the
+traceback text redacted too.
 """
 
 from __future__ import annotations
@@ -32,19 +37,83 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import apprise
 from apprise.manager_plugins import NotificationManager
 
+from portal.lib.redact import Redactor
 from portal.lib.safe_http import FetchError, resolve_public
 
-__all__ = ["SCHEME", "ChannelURL", "InvalidURL", "Outcome", "check_addresses", "parse", "send"]
+__all__ = ["SCHEME", "ChannelURL", "InvalidURL", "Outcome", "check_addresses", "parse",
+           "scrub_log_text", "send"]
 
 _APPRISE_LOG = logging.getLogger("apprise")
+# Any URL in a log line (up to whitespace, a quote or a bracket).
+_URL_IN_TEXT = re.compile(r"""[a-z][a-z0-9+.-]*://[^\s'"<>()\[\]{}]+""", re.I)
+# key=value / key: value / key="value" with a secret-looking key (Apprise's unpacked-URL
+# debug lines, a query string quoted without its URL, a dict's repr).
+_SECRET_PAIR = re.compile(
+    r"""(?P<key>['"]?[\w-]*(?:pass|passwd|password|token|apikey|api_key|secret|key|"""
+    r"""webhook|auth|botkey|access)[\w-]*['"]?\s*[=:]\s*)"""
+    r"""(?P<value>"[^"]*"|'[^']*'|[^\s&,;'"}]+)""", re.I)
+
+
+def _mask_pair(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if value.strip("'\"") in ("", "None", "True", "False"):
+        return match.group(0)
+    quote = value[0] if value[0] in "'\"" else ""
+    return f"{match.group('key')}{quote}***{quote}"
+
+
+def scrub_log_text(text: str) -> str:
+    """A log line with every URL's credentials and every secret-looking ``key=value``
+    masked (``***``)."""
+    if not text:
+        return text
+    secrets: list[str] = []
+    for found in _URL_IN_TEXT.findall(text):
+        secrets += [part for part in _secret_parts(found) if part != found]
+        # A URL Apprise shortened ("user:S...9@host") still names its user: mask userinfo.
+        userinfo = urlsplit(found).netloc.rpartition("@")[0]
+        if userinfo:
+            secrets.append(userinfo)
+    if secrets:
+        text = Redactor(secrets)(text)
+    return _SECRET_PAIR.sub(_mask_pair, text)
+
+
+class _RedactRecords(logging.Filter):
+    """Rewrites a record in place before any handler sees it: the message with its args
+    folded in, then scrubbed; the traceback and stack text scrubbed too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep what can be read of it
+            message = f"{record.msg} {record.args!r}"
+        record.msg, record.args = scrub_log_text(message), None
+        if record.exc_info:
+            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = scrub_log_text(text), None
+        elif record.exc_text:
+            record.exc_text = scrub_log_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub_log_text(record.stack_info)
+        return True
+
+
+_FILTER = _RedactRecords()
 
 
 def _quiet_apprise() -> None:
     """Apprise's own log lines are captured per call (log_callback); none may reach the
-    portal's handlers, which a later logging configuration could have re-enabled."""
+    portal's handlers, which a later logging configuration could have re-enabled. Each
+    record of the ``apprise`` logger and its children is redacted first all the same."""
     _APPRISE_LOG.propagate = False
     if not any(isinstance(h, logging.NullHandler) for h in _APPRISE_LOG.handlers):
         _APPRISE_LOG.addHandler(logging.NullHandler())
+    children = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+                if name.startswith("apprise.")]
+    for logger in [_APPRISE_LOG, *children]:
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 _quiet_apprise()
