@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.errors import DomainError
 from portal.runs.models import Lock, Run
-from portal.runs.pages import refusal, start_from_form
+from portal.runs.pages import refusal, refuse, start_from_form
 
 from . import apidocs, graph, services
 from .descriptor import is_within
@@ -191,7 +191,6 @@ def location_delete(request, pk: int):
     try:
         count = services.remove_location(location, request=request)
     except DomainError as exc:
-        messages.error(request, refusal(exc))
-        return redirect(location.get_absolute_url())
+        return refuse(request, exc, location.get_absolute_url())
     messages.success(request, f"Location #{pk} and its {count} entities deleted.")
     return redirect("catalog-locations")

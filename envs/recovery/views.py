@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from portal.errors import DomainError
-from portal.runs.pages import refusal, start_from_form
+from portal.runs.pages import refuse, start_from_form
 
 from . import services
 from .models import PortalDrill
@@ -41,8 +40,7 @@ def kit(request: HttpRequest) -> HttpResponse:
     try:
         body = services.download_kit(request)
     except DomainError as exc:
-        messages.error(request, refusal(exc))
-        return redirect(BACK)
+        return refuse(request, exc, BACK)
     name = f"eaas-portal-recovery-kit-{timezone.localdate():%Y%m%d}.env"
     response = HttpResponse(body, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -12,7 +11,7 @@ from portal.errors import Conflict, NotFound
 
 from .choices import Status
 from .models import LockHeld, Run, RunLine
-from .pages import refusal
+from .pages import refuse
 from .services import cancel_run, start_selfcheck_run
 
 PAGE_LINES = 1000
@@ -60,11 +59,10 @@ def run_list(request):
 def start_selfcheck(request):
     try:
         run = start_selfcheck_run(request.POST.get("environment") or "", request)
-    except NotFound as missing:
-        raise Http404(str(missing)) from None
+    except NotFound as missing:  # an environment typed or posted that does not exist
+        return refuse(request, missing, "/runs/")
     except LockHeld as held:
-        messages.error(request, refusal(held))
-        return redirect(f"/runs/{held.holder.pk}/" if held.holder else "runs")
+        return refuse(request, held, f"/runs/{held.holder.pk}/" if held.holder else "/runs/")
     return redirect("run", pk=run.pk)
 
 
