@@ -141,18 +141,22 @@ def test_openapi_lists_the_backup_endpoints(api, stage):
 
 
 # --- pages --------------------------------------------------------------------------------
-def test_dashboard_warns_without_a_recent_verified_backup(signed_in, stage, api):
+def test_dashboard_warns_when_a_source_is_overdue_by_the_shared_rule(signed_in, stage, api,
+                                                                    settings):
+    settings.BACKUP_MAX_AGE_HOURS = 26
     _register(api)
     source = BackupSource.objects.get()
-    page = signed_in.get("/").content.decode()
-    assert "no verified backup in the last 26 hours" in page
+    page = signed_in.get("/").content.decode()  # just added: new, not yet overdue
+    assert "no verified backup yet" in page and "first backup due by" in page
+    assert "overdue" not in page
     _backup(source, created_at=timezone.now() - timedelta(hours=30))
-    assert "no verified backup in the last 26 hours" in signed_in.get("/").content.decode()
+    page = signed_in.get("/").content.decode()
+    assert "no verified backup for 30 h" in page and "(expected within 26 h)" in page
     b = _backup(source, created_at=timezone.now() - timedelta(hours=2))
     Drill.objects.create(source=source, backup=b, passed=True,
                          created_at=timezone.now() - timedelta(days=3, hours=1))
     page = signed_in.get("/").content.decode()
-    assert "no verified backup in the last 26 hours" not in page
+    assert "overdue" not in page and "last verified" in page and "2 h ago" in page
     assert "backups proven restorable 3 days ago" in page
     assert_no_secrets(page)
 

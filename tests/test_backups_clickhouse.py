@@ -194,16 +194,19 @@ def test_api_validation_and_the_schedule_tick(api, env, ch):
     assert jobs.tick() == []  # weekly: not due right after registration
 
 
-def test_a_weekly_source_is_fresh_for_a_week_and_then_warns(env, ch, signed_in):
+def test_a_weekly_source_is_fresh_for_a_week_and_then_warns(env, ch, signed_in, settings):
     source = _source(env, ch)
     backup = Backup.objects.create(source=source, key=f"{source.prefix}x.clickhouse",
                                    verification="verified",
                                    created_at=timezone.now() - timedelta(days=3))
     status = env_status(env)
     assert not status["stale"] and status["overdue"] == []
+    assert [f.state for f in status["freshness"]] == ["fresh"]
     Backup.objects.filter(pk=backup.pk).update(created_at=timezone.now() - timedelta(days=8))
     status = env_status(env)
-    assert status["stale"] and [o["name"] for o in status["overdue"]] == ["signoz"]
-    assert not status["daily_overdue"]
+    assert status["stale"] and [o.source.name for o in status["overdue"]] == ["signoz"]
+    hours = settings.BACKUP_MAX_AGE_HOURS + 144  # weekly: six days more than a daily source
+    assert status["overdue"][0].max_age_hours == hours
     page = signed_in.get("/").content.decode()
-    assert "a weekly backup is overdue" in page and "signoz (clickhouse)" in page
+    assert "signoz (clickhouse)" in page and "no verified backup for 8 days" in page
+    assert f"(expected within {hours} h)" in page

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from envs.backups import services, volume
 from envs.backups.models import Backup, BackupSource
@@ -244,18 +247,27 @@ def test_the_api_registers_a_volume_source_without_showing_its_password(api, env
 
 
 def test_env_page_and_dashboard_show_volume_backups_and_overdue_sources(signed_in, env, s3,  # noqa: F811
-                                                                        tmp_path):
+                                                                        tmp_path, settings):
     live = tmp_path / "page"
     _tree(live)
     source = _volume(env, live)
     page = signed_in.get("/envs/stage/all/").content.decode()
-    assert "volume " + str(live) in page and "Overdue: files (volume" in page  # never backed up
-    assert "files (volume)" in signed_in.get("/").content.decode()
+    # never backed up, just added: new, not yet overdue (the shared rule)
+    assert "volume " + str(live) in page and "first backup due by" in page
+    assert "source overdue" not in page
+    assert "files (volume) <span class=\"badge queued\">new</span>" in signed_in.get(
+        "/").content.decode()
+    BackupSource.objects.filter(pk=source.pk).update(
+        created_at=timezone.now() - timedelta(hours=settings.BACKUP_MAX_AGE_HOURS + 1))
+    page = signed_in.get("/envs/stage/all/").content.decode()
+    assert "1 source overdue: files." in page and "no verified backup yet, added" in page
     _run(services.start_backup(source))
     backup = Backup.objects.get()
     page = signed_in.get("/envs/stage/all/").content.decode()
     assert "6 files, snapshot" in page and backup.snapshot[:8] in page
-    assert 'name="replace_live"' in page and "Overdue: files" not in page
+    assert 'name="replace_live"' in page and "source overdue" not in page
+    assert re.search(r'fresh</span>: verified <time datetime="[^"]+" title="\d{4}-\d\d-\d\d '
+                     r'\d\d:\d\d:\d\d [^"]*">(less than a minute|\d+ min) ago</time>', page)
     assert_no_secrets(page)
     assert source.encryption_key not in page
 

@@ -4,76 +4,77 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, F, Max, Q
+from django.db.models import F, Max
 from django.utils import timezone
 
 from envs.sections import attention, dashboard_section, env_section, head
 
 from . import bucket
-from .models import Backup, BackupSource, Drill, Frequency, Verification
-from .overdue import overdue_sources
+from .models import Backup, BackupSource, Drill, Frequency
+from .overdue import (
+    FRESH,
+    MANUAL,
+    NEW,
+    OVERDUE,
+    Freshness,
+    age_text,
+    freshness,
+    max_age_hours,
+    overdue_sources,
+)
 
-FRESH = timedelta(hours=26)  # a daily backup plus slack
-WEEKLY_FRESH = FRESH + timedelta(days=6)  # a weekly source (ClickHouse, git) plus slack
+# What the freshness rule needs of a source: its URLs and keys stay unloaded (a source row
+# decrypts them each time it is loaded).
+FRESHNESS_FIELDS = ("environment_id", "name", "kind", "frequency", "created_at")
 
 
-def env_status(env, now=None) -> dict:
+def env_status(env, now=None, sources=None) -> dict:
     """Freshness of an environment's backups and its last successful drill (the same
-    figures as :func:`env_statuses`, for one environment)."""
-    return env_statuses([env], now)[0]
+    figures as :func:`env_statuses`, for one environment; ``sources``: the queryset of its
+    sources to load, default only what the rule needs)."""
+    return env_statuses([env], now, sources)[0]
 
 
-def env_statuses(envs, now=None) -> list[dict]:
-    """Backup freshness, last successful drill and the newest flagged backup of several
-    environments in five aggregate queries, whatever the number of environments or rows."""
+def env_statuses(envs, now=None, sources=None) -> list[dict]:
+    """Each source's freshness (the one rule of envs/backups/overdue.py), the newest
+    verified backup, last successful drill and newest flagged backup of several
+    environments in three queries, whatever the number of environments or rows."""
     now = now or timezone.now()
     ids = [env.pk for env in envs]
-
-    def newest(queryset) -> dict:
-        return dict(queryset.filter(source__environment_id__in=ids).order_by()
-                    .values("source__environment_id").annotate(last=Max("created_at"))
-                    .values_list("source__environment_id", "last"))
-
-    sources = dict(BackupSource.objects.filter(environment_id__in=ids).order_by()
-                   .values("environment_id").annotate(n=Count("id"))
-                   .values_list("environment_id", "n"))
-    # Each source against its own schedule: a weekly ClickHouse backup is fresh for a week,
-    # and a failing volume backup warns even while the databases' backups are fine.
-    overdue: dict[int, list[dict]] = {}
-    for row in (BackupSource.objects.filter(environment_id__in=ids).order_by("name")
-                .values("environment_id", "name", "kind", "frequency", "created_at")
-                .annotate(last=Max("backups__created_at", filter=Q(
-                    backups__verification=Verification.VERIFIED,
-                    backups__deleted_at__isnull=True)))):
-        window = WEEKLY_FRESH if row["frequency"] == Frequency.WEEKLY else FRESH
-        if row["last"] is None or row["last"] < now - window:
-            row["window_hours"] = int(window.total_seconds() // 3600)
-            overdue.setdefault(row["environment_id"], []).append(row)
-    latest = newest(Backup.objects.filter(deleted_at__isnull=True,
-                                          verification=Verification.VERIFIED))
-    drills = newest(Drill.objects.filter(passed=True))
-    flagged: dict[int, Backup] = {}  # a handful at most: flagged in the last 26 hours
+    if sources is None:
+        sources = BackupSource.objects.filter(environment_id__in=ids).only(*FRESHNESS_FIELDS)
+    by_env: dict[int, list[Freshness]] = {}
+    for row in freshness(now, sources.order_by("name")):
+        by_env.setdefault(row.source.environment_id, []).append(row)
+    drills = dict(Drill.objects.filter(source__environment_id__in=ids, passed=True).order_by()
+                  .values("source__environment_id").annotate(last=Max("created_at"))
+                  .values_list("source__environment_id", "last"))
+    flagged: dict[int, Backup] = {}  # a handful at most: flagged within the freshness window
+    window = timedelta(hours=max_age_hours(Frequency.DAILY))
     for backup in (Backup.objects.filter(source__environment_id__in=ids, deleted_at__isnull=True,
-                                         created_at__gte=now - FRESH).exclude(flagged="")
+                                         created_at__gte=now - window).exclude(flagged="")
                    .annotate(env_id=F("source__environment_id")).only("id", "flagged")):
         flagged.setdefault(backup.env_id, backup)
     rows = []
     for env in envs:
-        count, last, drill = sources.get(env.pk, 0), latest.get(env.pk), drills.get(env.pk)
-        late = overdue.get(env.pk, [])
+        fresh = by_env.get(env.pk, [])
+        verified = [r.last for r in fresh if r.last]
+        last = max(verified) if verified else None
+        late = [r for r in fresh if r.overdue]
+        drill = drills.get(env.pk)
+        states = {r.state for r in fresh}
         rows.append({
-            "env": env, "sources": count, "last_verified": last,
+            # the environment's word: its worst source (a manual-only one is never late)
+            "state": next((s for s in (OVERDUE, FRESH, NEW, MANUAL) if s in states), None),
+            "env": env, "sources": len(fresh), "freshness": fresh,
+            "last_verified": last,
+            "last_verified_age": age_text((now - last).total_seconds()) if last else None,
             "stale": bool(late), "overdue": late,
-            "daily_overdue": any(r["frequency"] != Frequency.WEEKLY for r in late),
+            "new": [r for r in fresh if r.state == NEW],
             "drill": drill, "drill_days": (now - drill).days if drill else None,
             "flagged": flagged.get(env.pk),
         })
     return rows
-
-
-def _age(seconds: float) -> str:
-    hours = int(seconds // 3600)
-    return f"{hours} h" if hours < 72 else f"{hours // 24} days"
 
 
 @attention
@@ -86,7 +87,7 @@ def overdue_attention(request, env) -> list[dict]:
     items = []
     for row in late:
         name, frequency = row.source.name, row.source.frequency
-        age = _age((now - row.since).total_seconds())
+        age = row.age
         if row.last:
             text = f"{name}: no verified backup for {age} (expected {frequency})"
             title = f"last verified backup {timezone.localtime(row.last):%Y-%m-%d %H:%M %Z}"
@@ -108,7 +109,9 @@ def dashboard(request, envs):
 
 @env_section(60, "backups/_env_section.html")
 def env_page(request, env):
-    sources = list(BackupSource.objects.filter(environment=env))
+    # One query loads the sources for the table and their freshness (the shared rule).
+    status = env_status(env, sources=BackupSource.objects.filter(environment=env))
+    sources = [row.source for row in status["freshness"]]
     # Rows point at the sources loaded above instead of joining them again: a source row
     # decrypts its URLs and keys each time it is loaded.
     by_id = {source.pk: source for source in sources}
@@ -121,7 +124,7 @@ def env_page(request, env):
     for b in backups:  # biggest tables first, for the page
         b.top_tables = sorted(b.row_counts.items(), key=lambda kv: -kv[1])[:5]
     return {
-        "status": env_status(env), "sources": sources, "backups": backups,
+        "status": status, "sources": sources, "backups": backups,
         "drills": drills, "more_backups": more_backups, "more_drills": more_drills,
         "bucket": bucket.describe(), "prod": env.is_prod,
         # Without a bucket no backup, retention, restore or drill can work: the buttons say
