@@ -12,16 +12,15 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from envs.deploys.models import Release, Target
-from envs.models import Environment
 from envs.provisioning.models import DriftStatus
 from envs.secrets.models import Secret
 from envs.sections import TABS
 from portal.runs.models import Run
 
 from .conftest import shot
+from .test_board_env_tabs import dev  # noqa: F401 - the fixture
 from .test_board_no_reprs import PAGES, REPR, scenario  # noqa: F401 - the fixture
-from .test_board_page import kubeconfig, silent_cluster  # noqa: F401 - the fixture
+from .test_board_page import silent_cluster  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
 
@@ -30,19 +29,8 @@ SERVER_MS = """() => { const n = performance.getEntriesByType('navigation')[0];
                        return n.responseEnd - n.requestStart; }"""
 
 
-@pytest.fixture
-def dev(silent_cluster):  # noqa: F811 - the fixture
-    env = Environment.objects.create(name="dev", tier="dev",
-                                     kubeconfig=kubeconfig(silent_cluster))
-    Target.objects.create(environment=env, component="component:default/shop",
-                          deployment="shop", container="app")
-    Release.objects.create(environment=env, component="component:default/shop",
-                           image="ghcr.io/acme/shop:7", actor="owner", workload="x")
-    return env
-
-
 def test_the_overview_fits_the_screen_and_leads_with_what_needs_the_owner(signed_in_page,
-                                                                         dev):
+                                                                         dev):  # noqa: F811
     page = signed_in_page
     plan = Run.objects.create(kind="plan", target=dev.target, status="planned", actor="owner")
     DriftStatus.objects.create(environment=dev, status="drifted",
@@ -67,7 +55,8 @@ def test_the_overview_fits_the_screen_and_leads_with_what_needs_the_owner(signed
     page.wait_for_url(f"**/runs/{plan.pk}/")
 
 
-def test_every_tab_arrives_in_300_ms_with_a_cluster_that_never_answers(signed_in_page, dev):
+def test_every_tab_arrives_in_300_ms_with_a_cluster_that_never_answers(signed_in_page,
+                                                                       dev):  # noqa: F811
     page = signed_in_page
     page.goto(f"{page.base}/envs/dev/")  # templates compiled, the session warm
     for slug, label in TABS:
@@ -82,7 +71,7 @@ def test_every_tab_arrives_in_300_ms_with_a_cluster_that_never_answers(signed_in
     shot(page, "env-deploys-unreachable")
 
 
-def test_the_cluster_connection_is_removed_with_a_button(signed_in_page, dev):
+def test_the_cluster_connection_is_removed_with_a_button(signed_in_page, dev):  # noqa: F811
     page = signed_in_page
     page.goto(f"{page.base}/envs/dev/deploys/")
     questions: list[str] = []

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
 from catalog.models import Entity
 from envs.deploys import services as deploys
 from envs.deploys.components import normalize_component, short
+from envs.deploys.connection import has_connection
 from envs.deploys.images import image_parts
 from envs.deploys.models import Release, Target
 from envs.deploys.promotions import TIER_ORDER, same_image
@@ -99,7 +99,7 @@ class Cell:
     @property
     def promotions(self) -> list[dict]:
         """Where Promote goes, each with why it cannot work there ('' when it can)."""
-        return [{"env": to, "disabled": "" if has_cluster(to) else no_cluster(to)}
+        return [{"env": to, "disabled": "" if has_connection(to) else no_cluster(to)}
                 for to in self.promote_to]
 
 
@@ -133,7 +133,7 @@ def health_of(env: Environment) -> dict | None:
 def refresh_health(env: Environment) -> dict:
     """Read the environment's workloads (page timeout, cached briefly by deploys) and keep
     the readiness of each target's workload as the last known health."""
-    if not has_cluster(env):
+    if not has_connection(env):
         return {"components": {}, "read_at": None, "error": "", "no_cluster": True}
     before = health_of(env) or {}
     status = live_status(env)
@@ -203,7 +203,7 @@ def build(only: str | None = None) -> tuple[list[Environment], list[Row]]:
             cell = Cell(env=env, component=ref, target=targets.get((env.pk, ref)),
                         live=live.get((env.pk, ref)),
                         releases=history.get((env.pk, ref), []),
-                        cluster=has_cluster(env))
+                        cluster=has_connection(env))
             last = newest.get((env.target, ref))
             if last is not None and last.status in ACTIVE:
                 cell.run = last
@@ -229,16 +229,6 @@ def build(only: str | None = None) -> tuple[list[Environment], list[Row]]:
         rows.append(Row(component=ref, entity=entity, cells=cells, repository=repo,
                         tags=tags))
     return envs, rows
-
-
-def _in_cluster() -> bool:
-    return bool(settings.DEPLOY_IN_CLUSTER)
-
-
-def has_cluster(env: Environment) -> bool:
-    """Whether ``env`` has a cluster connection (as ``deploys.require_cluster`` sees it),
-    without parsing the kubeconfig."""
-    return bool(env.kubeconfig) or _in_cluster()
 
 
 def no_cluster(env: Environment) -> str:

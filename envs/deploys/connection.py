@@ -14,6 +14,12 @@ from portal.lib.kube import Cluster, KubeError, server_url
 from portal.lib.redact import Redactor
 
 
+def has_connection(env: Environment) -> bool:
+    """Whether ``env`` has a cluster connection (a kubeconfig, or deploying in-cluster),
+    without parsing the kubeconfig: what every action and page that needs the cluster asks."""
+    return bool(env.kubeconfig) or bool(settings.DEPLOY_IN_CLUSTER)
+
+
 def cluster_info(env: Environment) -> dict:
     """What may be shown about the connection: whether it is set, the server URL, and
     where it came from (by hand, or a Terraform output: then whether that environment was

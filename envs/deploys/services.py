@@ -27,7 +27,7 @@ from portal.errors import Invalid, NotConfigured
 from portal.runs.models import Run
 
 from .components import normalize_component
-from .connection import cluster_info, kubeconfig_problem
+from .connection import cluster_info, has_connection, kubeconfig_problem
 from .images import validate_image
 from .models import Release, Target
 from .promotions import previous_tier
@@ -41,7 +41,7 @@ def _invalid(field: str, msg: str) -> Invalid:
 def require_cluster(env: Environment) -> None:
     """Refuse (409 ``not_configured``) an action that needs the cluster when ``env`` has no
     connection: no kubeconfig and not deploying in-cluster."""
-    if not cluster_info(env)["set"]:
+    if not has_connection(env):
         raise NotConfigured(
             detail=f"{env.name} has no cluster connection: set one on its Deploys tab or "
             "copy a Terraform output")
@@ -123,7 +123,7 @@ def set_target(env: Environment, data: dict, request) -> Target:
     target.unresolved_reason, target.candidates = "", []
     target.resolved_at = None
     target.save()
-    if not explicit and not cluster_info(env)["set"]:
+    if not explicit and not has_connection(env):
         target.unresolved_reason = ("not looked up yet: no cluster connection (the deploy "
                                     "run looks once one is set)")
         target.save(update_fields=["unresolved_reason"])
